@@ -1,0 +1,647 @@
+/* core/dnn.c — the oneDNN-backed kernels: linear (matmul), conv2d, and tiled attention, with
+ * their naive twins (ops_ref_linear, ops_ref_conv2d, ops_ref_attention).
+ *
+ * oneDNN primitives are created once per shape and kept in a small cache on the ops_ctx, with
+ * memory objects whose data handles are set on every call. Conversion scratch (bf16 copies of
+ * activations) also lives on the context and only grows, so a steady loop allocates nothing.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "ops.h"
+
+#define CACHE_SIZE 128
+#define MAX_ARGS 4
+
+/* A matmul over a batch: C[b] = A[b] B[b] (+ bias), A: [Bt, M, K], B: [Bt, K, N], C: [Bt, M, N] f32.
+ * Strides are in elements, so transposed and head-interleaved operands need no copy. */
+typedef struct {
+    int64_t batch, M, K, N;
+    int64_t sa[3], sb[3], sc[3];
+    int ta, tb; /* dnnl_data_type_t of A and B */
+    int bias;
+} mm_spec;
+
+typedef struct {
+    int64_t N, C, H, W, OC, kh, kw, stride, pt, pl, pb, pr, groups;
+    int tw; /* weights dtype (src is converted to the same) */
+    int bias;
+} conv_spec;
+
+enum { PRIM_MM = 1, PRIM_CONV };
+
+typedef struct {
+    int kind, threads;
+    union { mm_spec mm; conv_spec conv; } key;
+    dnnl_primitive_t prim;
+    dnnl_memory_t mem[MAX_ARGS];
+    int arg[MAX_ARGS], n_mem;
+    uint64_t last_use;
+} prim_entry;
+
+typedef struct {
+    void *p;
+    size_t bytes;
+} scratch;
+
+enum { SCR_A, SCR_B, SCR_C, SCR_D, SCR_E, SCR_F, SCR_G, SCR_COUNT };
+
+struct ops_ctx {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    prim_entry cache[CACHE_SIZE];
+    uint64_t tick;
+    scratch scr[SCR_COUNT];
+    dit_err err;
+};
+
+const char *ops_prec_name(ops_prec p)
+{
+    static const char *const names[OPS_PREC_COUNT] = { "ref", "f32", "bf16" };
+    return (unsigned)p < OPS_PREC_COUNT ? names[p] : "?";
+}
+
+static int max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+ops_ctx *ops_ctx_new(dit_err *e)
+{
+    ops_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        err_set(e, DIT_E_OOM, "ops: cannot allocate context");
+        return NULL;
+    }
+    if (dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success) {
+        err_set(e, DIT_E_BACKEND, "ops: oneDNN CPU engine could not be created");
+        ops_ctx_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void entry_clear(prim_entry *en)
+{
+    for (int i = 0; i < en->n_mem; i++) dnnl_memory_destroy(en->mem[i]);
+    if (en->prim) dnnl_primitive_destroy(en->prim);
+    memset(en, 0, sizeof *en);
+}
+
+void ops_ctx_free(ops_ctx *c)
+{
+    if (!c) return;
+    for (int i = 0; i < CACHE_SIZE; i++) entry_clear(&c->cache[i]);
+    for (int i = 0; i < SCR_COUNT; i++) free(c->scr[i].p);
+    if (c->stream) dnnl_stream_destroy(c->stream);
+    if (c->engine) dnnl_engine_destroy(c->engine);
+    free(c);
+}
+
+const dit_err *ops_ctx_err(const ops_ctx *c)
+{
+    return &c->err;
+}
+
+/* Scratch buffer `slot` of at least `bytes`, 64-byte aligned; grows, never shrinks. */
+static void *scratch_get(ops_ctx *c, int slot, size_t bytes)
+{
+    scratch *s = &c->scr[slot];
+    if (s->bytes >= bytes) return s->p;
+    free(s->p);
+    size_t cap = (bytes + 63) / 64 * 64;
+    s->p = aligned_alloc(64, cap);
+    s->bytes = s->p ? cap : 0;
+    if (!s->p) err_set(&c->err, DIT_E_OOM, "ops: cannot allocate %zu bytes of scratch", bytes);
+    return s->p;
+}
+
+/* ------------------------------------------------------------------ conversions */
+
+static void to_bf16(uint16_t *dst, const float *src, int64_t rows, int64_t cols, int64_t src_stride)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) cvt_f32_to_bf16(dst + r * cols, src + r * src_stride, (size_t)cols);
+}
+
+/* W (any dtype, contiguous n elements) as dtype `want` (F32 or BF16), converting into scratch
+ * slot when it is stored otherwise. */
+static const void *weights_as(ops_ctx *c, int slot, const tensor *W, dtype want, size_t n)
+{
+    if (W->type == want) return W->data;
+    void *dst = scratch_get(c, slot, n * dtype_size(want));
+    if (!dst) return NULL;
+    const int64_t chunk = 1 << 16;
+    const int64_t n_chunks = ((int64_t)n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static)
+    for (int64_t ci = 0; ci < n_chunks; ci++) {
+        size_t lo = (size_t)(ci * chunk), m = (size_t)(ci == n_chunks - 1 ? (int64_t)n - ci * chunk : chunk);
+        if (want == DT_F32) {
+            cvt_to_f32((float *)dst + lo, (const char *)W->data + lo * dtype_size(W->type), W->type, m);
+        } else { /* BF16 from F32 or F16 */
+            for (size_t i = lo; i < lo + m; i++) {
+                float f = W->type == DT_F32 ? ((const float *)W->data)[i] : f16_to_f32(((const uint16_t *)W->data)[i]);
+                ((uint16_t *)dst)[i] = f32_to_bf16(f);
+            }
+        }
+    }
+    return dst;
+}
+
+/* ------------------------------------------------------------------ primitive cache */
+
+static prim_entry *cache_lookup(ops_ctx *c, int kind, const void *key, size_t key_len)
+{
+    int threads = max_threads();
+    prim_entry *victim = &c->cache[0];
+    for (int i = 0; i < CACHE_SIZE; i++) {
+        prim_entry *en = &c->cache[i];
+        if (en->kind == kind && en->threads == threads && !memcmp(&en->key, key, key_len)) {
+            en->last_use = ++c->tick;
+            return en;
+        }
+        if (en->last_use < victim->last_use) victim = en;
+    }
+    entry_clear(victim);
+    return victim; /* caller fills it */
+}
+
+static dit_status dnnl_fail(ops_ctx *c, const char *what, dnnl_status_t st)
+{
+    return err_set(&c->err, DIT_E_BACKEND, "ops: oneDNN %s failed (status %d)", what, (int)st);
+}
+
+/* Create a primitive from op_desc and fill entry en with it and with one memory object per
+ * argument (data handles set at execution). */
+static dit_status entry_make(ops_ctx *c, prim_entry *en, const void *op_desc, const dnnl_memory_desc_t *const *mds,
+                             const int *args, int n)
+{
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, op_desc, NULL, c->engine, NULL);
+    if (st != dnnl_success) return dnnl_fail(c, "primitive descriptor", st);
+    st = dnnl_primitive_create(&en->prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (st != dnnl_success) {
+        en->prim = NULL;
+        return dnnl_fail(c, "primitive", st);
+    }
+    for (int i = 0; i < n; i++) {
+        st = dnnl_memory_create(&en->mem[i], mds[i], c->engine, DNNL_MEMORY_NONE);
+        if (st != dnnl_success) {
+            entry_clear(en);
+            return dnnl_fail(c, "memory", st);
+        }
+        en->arg[i] = args[i];
+        en->n_mem = i + 1;
+    }
+    return DIT_OK;
+}
+
+static dit_status entry_run(ops_ctx *c, prim_entry *en, void *const *ptrs)
+{
+    dnnl_exec_arg_t a[MAX_ARGS];
+    for (int i = 0; i < en->n_mem; i++) {
+        dnnl_memory_set_data_handle(en->mem[i], ptrs[i]);
+        a[i] = (dnnl_exec_arg_t){ en->arg[i], en->mem[i] };
+    }
+    dnnl_status_t st = dnnl_primitive_execute(en->prim, c->stream, en->n_mem, a);
+    if (st == dnnl_success) st = dnnl_stream_wait(c->stream);
+    return st == dnnl_success ? DIT_OK : dnnl_fail(c, "execute", st);
+}
+
+/* C = A B (+ bias) for the batched, strided matmul described by s. */
+static dit_status mm_run(ops_ctx *c, const mm_spec *s, const void *A, const void *B, const float *bias, float *C)
+{
+    prim_entry *en = cache_lookup(c, PRIM_MM, s, sizeof *s);
+    if (!en->prim) {
+        dnnl_memory_desc_t ma, mb, mc, mbias;
+        dnnl_dims_t da = { s->batch, s->M, s->K }, db = { s->batch, s->K, s->N }, dc = { s->batch, s->M, s->N };
+        dnnl_dims_t dbias = { 1, 1, s->N }, sbias = { s->N, s->N, 1 };
+        dnnl_dims_t sa = { s->sa[0], s->sa[1], s->sa[2] }, sb = { s->sb[0], s->sb[1], s->sb[2] };
+        dnnl_dims_t sc = { s->sc[0], s->sc[1], s->sc[2] };
+        dnnl_status_t st = dnnl_memory_desc_init_by_strides(&ma, 3, da, (dnnl_data_type_t)s->ta, sa);
+        if (st == dnnl_success) st = dnnl_memory_desc_init_by_strides(&mb, 3, db, (dnnl_data_type_t)s->tb, sb);
+        if (st == dnnl_success) st = dnnl_memory_desc_init_by_strides(&mc, 3, dc, dnnl_f32, sc);
+        if (st == dnnl_success) st = dnnl_memory_desc_init_by_strides(&mbias, 3, dbias, dnnl_f32, sbias);
+        if (st != dnnl_success) return dnnl_fail(c, "matmul memory descriptor", st);
+        dnnl_matmul_desc_t md;
+        st = dnnl_matmul_desc_init(&md, &ma, &mb, s->bias ? &mbias : NULL, &mc);
+        if (st != dnnl_success) return dnnl_fail(c, "matmul descriptor", st);
+        const dnnl_memory_desc_t *mds[4] = { &ma, &mb, &mc, &mbias };
+        const int args[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
+        dit_status r = entry_make(c, en, &md, mds, args, s->bias ? 4 : 3);
+        if (r) return r;
+        en->kind = PRIM_MM;
+        en->threads = max_threads();
+        en->key.mm = *s;
+        en->last_use = ++c->tick;
+    }
+    void *ptrs[4] = { (void *)A, (void *)B, C, (void *)bias };
+    return entry_run(c, en, ptrs);
+}
+
+/* ------------------------------------------------------------------ linear */
+
+void ops_ref_linear(float *y, const float *x, int64_t M, int K, const tensor *W, const float *b, int N)
+{
+    /* y[m][n] = sum_k x[m][k] W[n][k] + b[n], accumulated in double in k order. Rows are
+     * independent, so the result does not depend on the thread count. */
+#pragma omp parallel for schedule(static)
+    for (int64_t m = 0; m < M; m++) {
+        const float *xr = x + m * K;
+        for (int n = 0; n < N; n++) {
+            double acc = b ? b[n] : 0.0;
+            const size_t off = (size_t)n * K;
+            switch (W->type) {
+            case DT_F32: {
+                const float *w = (const float *)W->data + off;
+                for (int k = 0; k < K; k++) acc += (double)xr[k] * w[k];
+                break;
+            }
+            case DT_BF16: {
+                const uint16_t *w = (const uint16_t *)W->data + off;
+                for (int k = 0; k < K; k++) acc += (double)xr[k] * bf16_to_f32(w[k]);
+                break;
+            }
+            default: {
+                const uint16_t *w = (const uint16_t *)W->data + off;
+                for (int k = 0; k < K; k++) acc += (double)xr[k] * f16_to_f32(w[k]);
+                break;
+            }
+            }
+            y[m * N + n] = (float)acc;
+        }
+    }
+}
+
+static dit_status check_weight(ops_ctx *c, const tensor *W, int64_t rows, int64_t cols, const char *what)
+{
+    if ((unsigned)W->type >= DT_COUNT || W->nd != 2 || W->shape[0] != rows || W->shape[1] != cols ||
+        !tensor_is_contiguous(W))
+        return err_set(&c->err, DIT_E_SHAPE, "ops: %s weight is %dD [%lld, %lld], expected contiguous [%lld, %lld]",
+                       what, W->nd, (long long)W->shape[0], (long long)(W->nd > 1 ? W->shape[1] : 0),
+                       (long long)rows, (long long)cols);
+    return DIT_OK;
+}
+
+dit_status ops_linear(ops_ctx *c, ops_prec p, float *y, const float *x, int64_t M, int K, const tensor *W,
+                      const float *b, int N)
+{
+    dit_status r = check_weight(c, W, N, K, "linear");
+    if (r) return r;
+    if (M <= 0 || K <= 0 || N <= 0) return M == 0 ? DIT_OK : err_set(&c->err, DIT_E_ARG, "ops: linear of size %lldx%dx%d", (long long)M, K, N);
+    if (p == OPS_REF) {
+        ops_ref_linear(y, x, M, K, W, b, N);
+        return DIT_OK;
+    }
+    const int bf = p == OPS_BF16;
+    const void *A = x;
+    if (bf) {
+        uint16_t *xa = scratch_get(c, SCR_A, (size_t)M * K * 2);
+        if (!xa) return c->err.code;
+        to_bf16(xa, x, M, K, K);
+        A = xa;
+    }
+    const void *B = weights_as(c, SCR_B, W, bf ? DT_BF16 : DT_F32, (size_t)N * K);
+    if (!B) return c->err.code;
+    mm_spec s = { 0 };
+    s.batch = 1, s.M = M, s.K = K, s.N = N;
+    s.sa[0] = M * K, s.sa[1] = K, s.sa[2] = 1;
+    s.sb[0] = (int64_t)K * N, s.sb[1] = 1, s.sb[2] = K; /* W[n][k] read as B[k][n] */
+    s.sc[0] = M * N, s.sc[1] = N, s.sc[2] = 1;
+    s.ta = s.tb = bf ? dnnl_bf16 : dnnl_f32;
+    s.bias = b != NULL;
+    return mm_run(c, &s, A, B, b, y);
+}
+
+/* ------------------------------------------------------------------ conv2d */
+
+int ops_conv_out(int in, int k, int stride, int pad0, int pad1)
+{
+    return (in + pad0 + pad1 - k) / stride + 1;
+}
+
+void ops_ref_conv2d(float *y, const float *x, int N, int C, int H, int W, const tensor *w, const float *b,
+                    const ops_conv *cv)
+{
+    const int OC = (int)w->shape[0], kh = (int)w->shape[2], kw = (int)w->shape[3];
+    const int G = cv->groups > 1 ? cv->groups : 1, icg = C / G, ocg = OC / G, s = cv->stride;
+    const int OH = ops_conv_out(H, kh, s, cv->pad_t, cv->pad_b), OW = ops_conv_out(W, kw, s, cv->pad_l, cv->pad_r);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int oc = 0; oc < OC; oc++) {
+            const int g = oc / ocg;
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++) {
+                    double acc = b ? b[oc] : 0.0;
+                    for (int ic = 0; ic < icg; ic++)
+                        for (int ky = 0; ky < kh; ky++) {
+                            const int iy = oy * s - cv->pad_t + ky;
+                            if (iy < 0 || iy >= H) continue;
+                            for (int kx = 0; kx < kw; kx++) {
+                                const int ix = ox * s - cv->pad_l + kx;
+                                if (ix < 0 || ix >= W) continue;
+                                const int64_t wi = (((int64_t)oc * icg + ic) * kh + ky) * kw + kx;
+                                const float wv = w->type == DT_F32 ? ((const float *)w->data)[wi]
+                                               : w->type == DT_BF16 ? bf16_to_f32(((const uint16_t *)w->data)[wi])
+                                                                    : f16_to_f32(((const uint16_t *)w->data)[wi]);
+                                acc += (double)x[(((int64_t)n * C + g * icg + ic) * H + iy) * W + ix] * wv;
+                            }
+                        }
+                    y[(((int64_t)n * OC + oc) * OH + oy) * OW + ox] = (float)acc;
+                }
+        }
+}
+
+dit_status ops_conv2d(ops_ctx *c, ops_prec p, float *y, const float *x, int N, int C, int H, int W, const tensor *w,
+                      const float *b, const ops_conv *cv)
+{
+    const int G = cv->groups > 1 ? cv->groups : 1;
+    if (w->nd != 4 || C % G || w->shape[0] % G || w->shape[1] != C / G || !tensor_is_contiguous(w) ||
+        (unsigned)w->type >= DT_COUNT)
+        return err_set(&c->err, DIT_E_SHAPE, "ops: conv2d weight [%lld, %lld, %lld, %lld] does not fit %d input channels in %d groups",
+                       (long long)w->shape[0], (long long)w->shape[1], (long long)w->shape[2], (long long)w->shape[3], C, G);
+    const int OC = (int)w->shape[0], kh = (int)w->shape[2], kw = (int)w->shape[3];
+    if (cv->stride < 1 || cv->pad_t < 0 || cv->pad_l < 0 || cv->pad_b < 0 || cv->pad_r < 0 ||
+        ops_conv_out(H, kh, cv->stride, cv->pad_t, cv->pad_b) < 1 || ops_conv_out(W, kw, cv->stride, cv->pad_l, cv->pad_r) < 1)
+        return err_set(&c->err, DIT_E_ARG, "ops: conv2d %dx%d kernel, stride %d does not fit a %dx%d input", kh, kw,
+                       cv->stride, H, W);
+    if (p == OPS_REF) {
+        ops_ref_conv2d(y, x, N, C, H, W, w, b, cv);
+        return DIT_OK;
+    }
+    const int bf = p == OPS_BF16;
+    const int64_t OH = ops_conv_out(H, kh, cv->stride, cv->pad_t, cv->pad_b);
+    const int64_t OW = ops_conv_out(W, kw, cv->stride, cv->pad_l, cv->pad_r);
+    const void *src = x;
+    if (bf) {
+        uint16_t *xb = scratch_get(c, SCR_A, (size_t)N * C * H * W * 2);
+        if (!xb) return c->err.code;
+        to_bf16(xb, x, (int64_t)N * C, (int64_t)H * W, (int64_t)H * W);
+        src = xb;
+    }
+    const void *wt = weights_as(c, SCR_B, w, bf ? DT_BF16 : DT_F32, (size_t)tensor_numel(w));
+    if (!wt) return c->err.code;
+
+    conv_spec s = { N, C, H, W, OC, kh, kw, cv->stride, cv->pad_t, cv->pad_l, cv->pad_b, cv->pad_r, G,
+                    bf ? dnnl_bf16 : dnnl_f32, b != NULL };
+    prim_entry *en = cache_lookup(c, PRIM_CONV, &s, sizeof s);
+    if (!en->prim) {
+        const dnnl_data_type_t dt = bf ? dnnl_bf16 : dnnl_f32;
+        dnnl_memory_desc_t msrc, mw, mb, mdst;
+        dnnl_dims_t dsrc = { N, C, H, W }, ddst = { N, OC, OH, OW }, dbias = { OC };
+        dnnl_dims_t dw4 = { OC, C, kh, kw }, dw5 = { G, OC / G, C / G, kh, kw };
+        dnnl_status_t st = dnnl_memory_desc_init_by_tag(&msrc, 4, dsrc, dt, dnnl_nchw);
+        if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&mdst, 4, ddst, dnnl_f32, dnnl_nchw);
+        if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&mb, 1, dbias, dnnl_f32, dnnl_a);
+        if (st == dnnl_success)
+            st = G > 1 ? dnnl_memory_desc_init_by_tag(&mw, 5, dw5, dt, dnnl_goihw)
+                       : dnnl_memory_desc_init_by_tag(&mw, 4, dw4, dt, dnnl_oihw);
+        if (st != dnnl_success) return dnnl_fail(c, "conv memory descriptor", st);
+        dnnl_convolution_desc_t cd;
+        dnnl_dims_t strides = { cv->stride, cv->stride }, pl = { cv->pad_t, cv->pad_l }, pr = { cv->pad_b, cv->pad_r };
+        st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &msrc, &mw,
+                                                b ? &mb : NULL, &mdst, strides, pl, pr);
+        if (st != dnnl_success) return dnnl_fail(c, "convolution descriptor", st);
+        const dnnl_memory_desc_t *mds[4] = { &msrc, &mw, &mdst, &mb };
+        const int args[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
+        dit_status r = entry_make(c, en, &cd, mds, args, b ? 4 : 3);
+        if (r) return r;
+        en->kind = PRIM_CONV;
+        en->threads = max_threads();
+        en->key.conv = s;
+        en->last_use = ++c->tick;
+    }
+    void *ptrs[4] = { (void *)src, (void *)wt, y, (void *)b };
+    return entry_run(c, en, ptrs);
+}
+
+/* ------------------------------------------------------------------ attention */
+
+static int masked(const ops_attn *a, int i, int j)
+{
+    return a->causal && j > i;
+}
+
+void ops_ref_attention(float *out, const float *q, const float *k, const float *v, const ops_attn *a)
+{
+    const int H = a->n_heads, D = a->head_dim, NK = a->n_kv;
+#pragma omp parallel
+    {
+        double *s = malloc(sizeof(double) * (NK > 0 ? NK : 1));
+#pragma omp for collapse(2) schedule(static)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < a->n_q; i++) {
+                const float *qi = q + i * a->q_stride + h * D;
+                float *oi = out + i * a->o_stride + h * D;
+                const float *mrow = a->mask ? a->mask + h * a->mask_head_stride + (int64_t)i * NK : NULL;
+                double mx = -INFINITY;
+                for (int j = 0; j < NK; j++) {
+                    double dot = 0;
+                    const float *kj = k + j * a->k_stride + h * D;
+                    for (int d = 0; d < D; d++) dot += (double)qi[d] * kj[d];
+                    double sc = (double)a->scale * dot + (mrow ? mrow[j] : 0.0);
+                    if (masked(a, i, j)) sc = -INFINITY;
+                    s[j] = sc;
+                    if (sc > mx) mx = sc;
+                }
+                for (int d = 0; d < D; d++) oi[d] = 0;
+                if (mx == -INFINITY) continue; /* every key masked: zeros */
+                double sum = 0;
+                for (int j = 0; j < NK; j++) sum += (s[j] = exp(s[j] - mx));
+                for (int d = 0; d < D; d++) {
+                    double acc = 0;
+                    for (int j = 0; j < NK; j++) acc += s[j] * v[j * a->v_stride + h * D + d];
+                    oi[d] = (float)(acc / sum);
+                }
+            }
+        free(s);
+    }
+}
+
+/* Block sizes of the tiled kernel: queries per block (all heads at once) and keys per block. */
+#define ATT_BQ 128
+#define ATT_BK 512
+
+/* Fast attention: for each block of queries, loop over key blocks with an online softmax
+ * (Milakov & Gimelshein 2018; FlashAttention, Dao et al. 2022, Alg. 1):
+ *   S = scale q k^T + mask;  m' = max(m, rowmax S);  P = exp(S - m');
+ *   l = l e^(m - m') + rowsum P;  O = O e^(m - m') + P v;   and finally out = O / l.
+ * Both products run through oneDNN as matmuls batched over heads, with strides that read the
+ * head-interleaved [tokens, heads*head_dim] layout in place. Memory: [heads, BQ, BK] scores. */
+dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, const float *k, const float *v,
+                         const ops_attn *a)
+{
+    if (a->n_q <= 0 || a->n_heads <= 0 || a->head_dim <= 0) return DIT_OK;
+    if (p == OPS_REF || a->n_kv <= 0) {
+        ops_ref_attention(out, q, k, v, a);
+        return DIT_OK;
+    }
+    const int bf = p == OPS_BF16, H = a->n_heads, D = a->head_dim, HD = H * D;
+    const int NQ = a->n_q, NK = a->n_kv;
+    const size_t es = bf ? 2 : 4;
+
+    /* Operands in the matmul dtype. bf16: one converted, contiguous [tokens, HD] copy each. */
+    const void *Q = q, *K = k, *V = v;
+    int64_t qs = a->q_stride, ks = a->k_stride, vs = a->v_stride;
+    if (bf) {
+        uint16_t *qb = scratch_get(c, SCR_A, (size_t)NQ * HD * 2), *kb = scratch_get(c, SCR_B, (size_t)NK * HD * 2),
+                 *vb = scratch_get(c, SCR_C, (size_t)NK * HD * 2);
+        if (!qb || !kb || !vb) return c->err.code;
+        to_bf16(qb, q, NQ, HD, qs);
+        to_bf16(kb, k, NK, HD, ks);
+        to_bf16(vb, v, NK, HD, vs);
+        Q = qb, K = kb, V = vb, qs = ks = vs = HD;
+    }
+    const int bq_max = NQ < ATT_BQ ? NQ : ATT_BQ, bk_max = NK < ATT_BK ? NK : ATT_BK;
+    float *S = scratch_get(c, SCR_D, sizeof(float) * H * bq_max * bk_max);
+    void *P = scratch_get(c, SCR_E, es * H * bq_max * bk_max);
+    float *O = scratch_get(c, SCR_F, sizeof(float) * H * bq_max * D * 2); /* accumulator + P v */
+    float *ml = scratch_get(c, SCR_G, sizeof(float) * H * bq_max * 3);    /* m, l, rescale per row */
+    if (!S || !P || !O || !ml) return c->err.code;
+    float *PV = O + (size_t)H * bq_max * D;
+    const dnnl_data_type_t dt = bf ? dnnl_bf16 : dnnl_f32;
+
+    for (int i0 = 0; i0 < NQ; i0 += ATT_BQ) {
+        const int bq = NQ - i0 < ATT_BQ ? NQ - i0 : ATT_BQ;
+        for (int r = 0; r < H * bq; r++) ml[r] = -INFINITY, ml[H * bq + r] = 0;
+        memset(O, 0, sizeof(float) * H * bq * D);
+        for (int j0 = 0; j0 < NK; j0 += ATT_BK) {
+            if (a->causal && j0 > i0 + bq - 1) break; /* every key of this and later blocks masked */
+            const int bk = NK - j0 < ATT_BK ? NK - j0 : ATT_BK;
+            /* S[h] = Q[h] K[h]^T : A = Q rows [i0, i0+bq) of head h; B[d][j] = K[j0+j][h*D+d]. */
+            mm_spec s1 = { 0 };
+            s1.batch = H, s1.M = bq, s1.K = D, s1.N = bk;
+            s1.sa[0] = D, s1.sa[1] = qs, s1.sa[2] = 1;
+            s1.sb[0] = D, s1.sb[1] = 1, s1.sb[2] = ks;
+            s1.sc[0] = (int64_t)bq * bk, s1.sc[1] = bk, s1.sc[2] = 1;
+            s1.ta = s1.tb = dt;
+            dit_status r = mm_run(c, &s1, (const char *)Q + (size_t)i0 * qs * es, (const char *)K + (size_t)j0 * ks * es,
+                                  NULL, S);
+            if (r) return r;
+            /* Online softmax update, one row (head h, query i) at a time. */
+#pragma omp parallel for schedule(static)
+            for (int row = 0; row < H * bq; row++) {
+                const int h = row / bq, i = i0 + row % bq;
+                float *sr = S + (size_t)row * bk;
+                const float *mrow = a->mask ? a->mask + h * a->mask_head_stride + (int64_t)i * NK + j0 : NULL;
+                float mx = ml[row];
+                for (int j = 0; j < bk; j++) {
+                    float x = a->scale * sr[j] + (mrow ? mrow[j] : 0.0f);
+                    if (masked(a, i, j0 + j)) x = -INFINITY;
+                    sr[j] = x;
+                    if (x > mx) mx = x;
+                }
+                float alpha = 0.0f, sum = 0.0f;
+                if (mx != -INFINITY) {
+                    alpha = ml[row] == -INFINITY ? 0.0f : expf(ml[row] - mx);
+                    for (int j = 0; j < bk; j++) sr[j] -= mx;
+                    ops_exp(sr, sr, (size_t)bk);
+                    for (int j = 0; j < bk; j++) sum += sr[j];
+                } else {
+                    for (int j = 0; j < bk; j++) sr[j] = 0.0f;
+                }
+                ml[row] = mx;
+                ml[H * bq + row] = ml[H * bq + row] * alpha + sum;
+                ml[2 * H * bq + row] = alpha;
+                if (bf) cvt_f32_to_bf16((uint16_t *)P + (size_t)row * bk, sr, (size_t)bk);
+            }
+            /* PV[h] = P[h] V[h] : B[j][d] = V[j0+j][h*D+d]. */
+            mm_spec s2 = { 0 };
+            s2.batch = H, s2.M = bq, s2.K = bk, s2.N = D;
+            s2.sa[0] = (int64_t)bq * bk, s2.sa[1] = bk, s2.sa[2] = 1;
+            s2.sb[0] = D, s2.sb[1] = vs, s2.sb[2] = 1;
+            s2.sc[0] = (int64_t)bq * D, s2.sc[1] = D, s2.sc[2] = 1;
+            s2.ta = s2.tb = dt;
+            r = mm_run(c, &s2, bf ? P : (void *)S, (const char *)V + (size_t)j0 * vs * es, NULL, PV);
+            if (r) return r;
+#pragma omp parallel for schedule(static)
+            for (int row = 0; row < H * bq; row++) {
+                const float alpha = ml[2 * H * bq + row];
+                float *o = O + (size_t)row * D;
+                const float *pv = PV + (size_t)row * D;
+                for (int d = 0; d < D; d++) o[d] = o[d] * alpha + pv[d];
+            }
+        }
+        /* out = O / l, back into the head-interleaved layout. */
+#pragma omp parallel for schedule(static)
+        for (int row = 0; row < H * bq; row++) {
+            const int h = row / bq, i = i0 + row % bq;
+            const float l = ml[H * bq + row], inv = l > 0 ? 1.0f / l : 0.0f;
+            float *dst = out + (int64_t)i * a->o_stride + h * D;
+            const float *o = O + (size_t)row * D;
+            for (int d = 0; d < D; d++) dst[d] = o[d] * inv;
+        }
+    }
+    return DIT_OK;
+}
+
+/* ------------------------------------------------------------------ info */
+
+static const char *isa_name(dnnl_cpu_isa_t isa)
+{
+    switch (isa) {
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx (AMX tiles, bf16)";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_sse41: return "sse41";
+    default: return "other";
+    }
+}
+
+/* Name of the implementation oneDNN picks for a 256^3 matmul of type dt. */
+static void matmul_impl(dnnl_engine_t eng, dnnl_data_type_t dt, char *buf, size_t len)
+{
+    dnnl_memory_desc_t ma, mb, mc;
+    dnnl_dims_t d = { 256, 256 };
+    dnnl_memory_desc_init_by_tag(&ma, 2, d, dt, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&mb, 2, d, dt, dnnl_ba);
+    dnnl_memory_desc_init_by_tag(&mc, 2, d, dnnl_f32, dnnl_ab);
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd;
+    const char *impl = "unavailable";
+    if (dnnl_matmul_desc_init(&md, &ma, &mb, NULL, &mc) == dnnl_success &&
+        dnnl_primitive_desc_create(&pd, &md, NULL, eng, NULL) == dnnl_success) {
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+        snprintf(buf, len, "%s", impl);
+        dnnl_primitive_desc_destroy(pd);
+    } else {
+        snprintf(buf, len, "%s", impl);
+    }
+}
+
+void ops_backend_info(char *buf, size_t len)
+{
+    const dnnl_version_t *v = dnnl_version();
+    char bf[64] = "unavailable", f32[64] = "unavailable";
+    dnnl_engine_t eng;
+    if (dnnl_engine_create(&eng, dnnl_cpu, 0) == dnnl_success) {
+        matmul_impl(eng, dnnl_bf16, bf, sizeof bf);
+        matmul_impl(eng, dnnl_f32, f32, sizeof f32);
+        dnnl_engine_destroy(eng);
+    }
+    snprintf(buf, len,
+             "oneDNN:        %d.%d.%d (%s threading)\n"
+             "oneDNN ISA:    %s\n"
+             "matmul bf16:   %s\n"
+             "matmul f32:    %s\n",
+             v->major, v->minor, v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other",
+             isa_name(dnnl_get_effective_cpu_isa()), bf, f32);
+}

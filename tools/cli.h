@@ -1,0 +1,13 @@
+/* tools/cli.h — the subcommands of the `dit` binary. Each returns the process exit code:
+ * 0 success, 1 runtime error (bad file, failed computation), 2 usage error. Errors are one line
+ * on stderr, "dit CMD: ..." naming the file or flag and what was wrong. */
+#ifndef DIT_TOOLS_CLI_H
+#define DIT_TOOLS_CLI_H
+
+#define DIT_VERSION "0.1.0"
+
+int cmd_info(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif
