@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <oneapi/dnnl/dnnl.h>
 #ifdef _OPENMP
@@ -17,6 +18,7 @@
 #endif
 
 #include "ops.h"
+#include "ops_vec.h"
 
 #define CACHE_SIZE 128
 #define MAX_ARGS 4
@@ -135,6 +137,22 @@ static void to_bf16(uint16_t *dst, const float *src, int64_t rows, int64_t cols,
 {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) cvt_f32_to_bf16(dst + r * cols, src + r * src_stride, (size_t)cols);
+}
+
+/* Head-interleaved rows (row r at src + r*stride, head h at lanes [h*D, (h+1)*D)) to a copy in
+ * blocks of blk tokens, each block a dense [H, rows of the block, D] array (f32 or bf16): block b
+ * starts at element b*blk*H*D. */
+static void to_head_blocks(void *dst, const float *src, int n, int H, int D, int64_t stride, int blk, int bf)
+{
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int h = 0; h < H; h++)
+        for (int r = 0; r < n; r++) {
+            const int b0 = r / blk * blk, rows = n - b0 < blk ? n - b0 : blk;
+            const size_t o = (size_t)b0 * H * D + ((size_t)h * rows + (r - b0)) * D;
+            const float *s = src + r * stride + h * D;
+            if (bf) cvt_f32_to_bf16((uint16_t *)dst + o, s, (size_t)D);
+            else memcpy((float *)dst + o, s, sizeof(float) * D);
+        }
 }
 
 /* W (any dtype, contiguous n elements) as dtype `want` (F32 or BF16), converting into scratch
@@ -472,6 +490,72 @@ void ops_ref_attention(float *out, const float *q, const float *k, const float *
     }
 }
 
+/* One row of the online softmax (see ops_attention). sr holds the raw scores q.k of bk keys, of
+ * which the first nv are visible. On return the row of P = exp(scale sr + mask - m') is in sr (f32)
+ * or in pb (bf16, when pb != NULL), zeros past nv; *l is updated to l e^(m - m') + sum P, and
+ * *alpha = e^(m - m') rescales the accumulator; returns m'. Each row is reduced in one fixed order,
+ * so results do not depend on the thread count. */
+static float att_row_update(float *sr, uint16_t *pb, int nv, int bk, float scale, const float *mrow, float m, float *l,
+                            float *alpha)
+{
+    float mx = m, total = 0.0f;
+#ifdef __AVX512F__
+    const __m512 vs = _mm512_set1_ps(scale);
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (int j = 0; j < nv; j += 16) {
+        const __mmask16 k = ops__tail_mask((size_t)(nv - j));
+        __m512 x = _mm512_mul_ps(vs, _mm512_maskz_loadu_ps(k, sr + j));
+        if (mrow) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, mrow + j));
+        _mm512_mask_storeu_ps(sr + j, k, x);
+        vmax = _mm512_mask_max_ps(vmax, k, vmax, x);
+    }
+    const float bmax = _mm512_reduce_max_ps(vmax);
+    mx = bmax > mx ? bmax : mx;
+    if (mx != -INFINITY) {
+        const __m512 vm = _mm512_set1_ps(mx);
+        __m512 vsum = _mm512_setzero_ps();
+        for (int j = 0; j < bk; j += 16) {
+            const __mmask16 kb = ops__tail_mask((size_t)(bk - j));
+            const __mmask16 kv = j < nv ? ops__tail_mask((size_t)(nv - j)) : 0;
+            __m512 p = ops__exp_f32x16(_mm512_sub_ps(_mm512_maskz_loadu_ps(kv, sr + j), vm));
+            p = _mm512_maskz_mov_ps(kv, p); /* invisible keys: 0 */
+            vsum = _mm512_add_ps(vsum, p);
+            if (pb) { /* round to nearest even, as f32_to_bf16 (P is never NaN) */
+                __m512i u = _mm512_castps_si512(p);
+                u = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                                         _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
+                _mm256_mask_storeu_epi16(pb + j, kb, _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16)));
+            } else {
+                _mm512_mask_storeu_ps(sr + j, kb, p);
+            }
+        }
+        total = _mm512_reduce_add_ps(vsum);
+    }
+#else
+    for (int j = 0; j < nv; j++) {
+        sr[j] = scale * sr[j] + (mrow ? mrow[j] : 0.0f);
+        mx = sr[j] > mx ? sr[j] : mx;
+    }
+    if (mx != -INFINITY) {
+        for (int j = 0; j < bk; j++) {
+            const float p = j < nv ? ops__exp_f32(sr[j] - mx) : 0.0f;
+            total += p;
+            if (pb) pb[j] = f32_to_bf16(p);
+            else sr[j] = p;
+        }
+    }
+#endif
+    if (mx == -INFINITY) { /* nothing visible yet */
+        if (pb) memset(pb, 0, sizeof(uint16_t) * bk);
+        else memset(sr, 0, sizeof(float) * bk);
+        *alpha = 0.0f;
+        return mx;
+    }
+    *alpha = m == -INFINITY ? 0.0f : ops__exp_f32(m - mx);
+    *l = *l * *alpha + total;
+    return mx;
+}
+
 /* Block sizes of the tiled kernel: queries per block (all heads at once) and keys per block. */
 #define ATT_BQ 128
 #define ATT_BK 512
@@ -494,18 +578,15 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
     const int NQ = a->n_q, NK = a->n_kv;
     const size_t es = bf ? 2 : 4;
 
-    /* Operands in the matmul dtype. bf16: one converted, contiguous [tokens, HD] copy each. */
-    const void *Q = q, *K = k, *V = v;
-    int64_t qs = a->q_stride, ks = a->k_stride, vs = a->v_stride;
-    if (bf) {
-        uint16_t *qb = scratch_get(c, SCR_A, (size_t)NQ * HD * 2), *kb = scratch_get(c, SCR_B, (size_t)NK * HD * 2),
-                 *vb = scratch_get(c, SCR_C, (size_t)NK * HD * 2);
-        if (!qb || !kb || !vb) return c->err.code;
-        to_bf16(qb, q, NQ, HD, qs);
-        to_bf16(kb, k, NK, HD, ks);
-        to_bf16(vb, v, NK, HD, vs);
-        Q = qb, K = kb, V = vb, qs = ks = vs = HD;
-    }
+    /* Operands as copies in the matmul dtype, blocked so that each query or key block is a dense
+     * [H, rows, D] array: oneDNN runs its AMX/brgemm kernels only on dense batches (strided,
+     * head-interleaved operands fall back to a gemm about 3x slower). */
+    void *Q = scratch_get(c, SCR_A, (size_t)NQ * HD * es), *K = scratch_get(c, SCR_B, (size_t)NK * HD * es),
+         *V = scratch_get(c, SCR_C, (size_t)NK * HD * es);
+    if (!Q || !K || !V) return c->err.code;
+    to_head_blocks(Q, q, NQ, H, D, a->q_stride, ATT_BQ, bf);
+    to_head_blocks(K, k, NK, H, D, a->k_stride, ATT_BK, bf);
+    to_head_blocks(V, v, NK, H, D, a->v_stride, ATT_BK, bf);
     const int bq_max = NQ < ATT_BQ ? NQ : ATT_BQ, bk_max = NK < ATT_BK ? NK : ATT_BK;
     float *S = scratch_get(c, SCR_D, sizeof(float) * H * bq_max * bk_max);
     void *P = scratch_get(c, SCR_E, es * H * bq_max * bk_max);
@@ -525,48 +606,32 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
             /* S[h] = Q[h] K[h]^T : A = Q rows [i0, i0+bq) of head h; B[d][j] = K[j0+j][h*D+d]. */
             mm_spec s1 = { 0 };
             s1.batch = H, s1.M = bq, s1.K = D, s1.N = bk;
-            s1.sa[0] = D, s1.sa[1] = qs, s1.sa[2] = 1;
-            s1.sb[0] = D, s1.sb[1] = 1, s1.sb[2] = ks;
+            s1.sa[0] = (int64_t)bq * D, s1.sa[1] = D, s1.sa[2] = 1;
+            s1.sb[0] = (int64_t)bk * D, s1.sb[1] = 1, s1.sb[2] = D;
             s1.sc[0] = (int64_t)bq * bk, s1.sc[1] = bk, s1.sc[2] = 1;
             s1.ta = s1.tb = dt;
-            dit_status r = mm_run(c, &s1, (const char *)Q + (size_t)i0 * qs * es, (const char *)K + (size_t)j0 * ks * es,
+            dit_status r = mm_run(c, &s1, (const char *)Q + (size_t)i0 * HD * es, (const char *)K + (size_t)j0 * HD * es,
                                   NULL, S);
             if (r) return r;
             /* Online softmax update, one row (head h, query i) at a time. */
 #pragma omp parallel for schedule(static)
             for (int row = 0; row < H * bq; row++) {
                 const int h = row / bq, i = i0 + row % bq;
-                float *sr = S + (size_t)row * bk;
                 const float *mrow = a->mask ? a->mask + h * a->mask_head_stride + (int64_t)i * NK + j0 : NULL;
-                float mx = ml[row];
-                for (int j = 0; j < bk; j++) {
-                    float x = a->scale * sr[j] + (mrow ? mrow[j] : 0.0f);
-                    if (masked(a, i, j0 + j)) x = -INFINITY;
-                    sr[j] = x;
-                    if (x > mx) mx = x;
-                }
-                float alpha = 0.0f, sum = 0.0f;
-                if (mx != -INFINITY) {
-                    alpha = ml[row] == -INFINITY ? 0.0f : expf(ml[row] - mx);
-                    for (int j = 0; j < bk; j++) sr[j] -= mx;
-                    ops_exp(sr, sr, (size_t)bk);
-                    for (int j = 0; j < bk; j++) sum += sr[j];
-                } else {
-                    for (int j = 0; j < bk; j++) sr[j] = 0.0f;
-                }
-                ml[row] = mx;
-                ml[H * bq + row] = ml[H * bq + row] * alpha + sum;
-                ml[2 * H * bq + row] = alpha;
-                if (bf) cvt_f32_to_bf16((uint16_t *)P + (size_t)row * bk, sr, (size_t)bk);
+                /* causal: keys j0 + j > i are masked, i.e. only the first nv of this block count */
+                const int nv = a->causal ? (i - j0 + 1 < 0 ? 0 : i - j0 + 1 > bk ? bk : i - j0 + 1) : bk;
+                float *sr = S + (size_t)row * bk, *st = ml + row;
+                uint16_t *pb = bf ? (uint16_t *)P + (size_t)row * bk : NULL;
+                st[0] = att_row_update(sr, pb, nv, bk, a->scale, mrow, st[0], &st[H * bq], &st[2 * H * bq]);
             }
             /* PV[h] = P[h] V[h] : B[j][d] = V[j0+j][h*D+d]. */
             mm_spec s2 = { 0 };
             s2.batch = H, s2.M = bq, s2.K = bk, s2.N = D;
             s2.sa[0] = (int64_t)bq * bk, s2.sa[1] = bk, s2.sa[2] = 1;
-            s2.sb[0] = D, s2.sb[1] = vs, s2.sb[2] = 1;
+            s2.sb[0] = (int64_t)bk * D, s2.sb[1] = D, s2.sb[2] = 1;
             s2.sc[0] = (int64_t)bq * D, s2.sc[1] = D, s2.sc[2] = 1;
             s2.ta = s2.tb = dt;
-            r = mm_run(c, &s2, bf ? P : (void *)S, (const char *)V + (size_t)j0 * vs * es, NULL, PV);
+            r = mm_run(c, &s2, bf ? P : (void *)S, (const char *)V + (size_t)j0 * HD * es, NULL, PV);
             if (r) return r;
 #pragma omp parallel for schedule(static)
             for (int row = 0; row < H * bq; row++) {
@@ -587,6 +652,35 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
         }
     }
     return DIT_OK;
+}
+
+/* ------------------------------------------------------------------ bench support */
+
+double ops_bench_matmul_bf16(ops_ctx *c, int M, int N, int K, int reps)
+{
+    uint16_t *a = calloc((size_t)M * K, 2), *b = calloc((size_t)K * N, 2);
+    float *y = malloc(sizeof(float) * M * N);
+    double best = INFINITY;
+    if (a && b && y) {
+        for (size_t i = 0; i < (size_t)M * K; i++) a[i] = f32_to_bf16((float)(i % 7) - 3.0f);
+        for (size_t i = 0; i < (size_t)K * N; i++) b[i] = f32_to_bf16((float)(i % 5) - 2.0f);
+        mm_spec s = { 0 };
+        s.batch = 1, s.M = M, s.K = K, s.N = N;
+        s.sa[0] = (int64_t)M * K, s.sa[1] = K, s.sa[2] = 1;
+        s.sb[0] = (int64_t)K * N, s.sb[1] = 1, s.sb[2] = K;
+        s.sc[0] = (int64_t)M * N, s.sc[1] = N, s.sc[2] = 1;
+        s.ta = s.tb = dnnl_bf16;
+        for (int r = 0; r <= reps; r++) { /* the first run creates the primitive */
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            if (mm_run(c, &s, a, b, NULL, y)) break;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double dt = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+            if (r > 0 && dt < best) best = dt;
+        }
+    }
+    free(a), free(b), free(y);
+    return best;
 }
 
 /* ------------------------------------------------------------------ info */

@@ -138,6 +138,10 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
                          const float *v, const ops_attn *a);
 void ops_ref_attention(float *out, const float *q, const float *k, const float *v, const ops_attn *a);
 
+/* Best seconds over reps runs of a plain bf16 x bf16 -> f32 product [M,K] x [K,N] (inputs
+ * already bf16, no conversion): the peak that `dit bench` relates every kernel to. */
+double ops_bench_matmul_bf16(ops_ctx *c, int M, int N, int K, int reps);
+
 /* Facts for `dit info`: oneDNN version and the implementation a bf16/f32 matmul picks here. */
 void ops_backend_info(char *buf, size_t len);
 
