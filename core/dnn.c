@@ -490,6 +490,14 @@ void ops_ref_attention(float *out, const float *q, const float *k, const float *
     }
 }
 
+#ifdef __AVX512F__
+/* The first min(r, 16) lanes. */
+static inline __mmask16 lanes(int r)
+{
+    return r >= 16 ? (__mmask16)0xffff : ops__tail_mask((size_t)r);
+}
+#endif
+
 /* One row of the online softmax (see ops_attention). sr holds the raw scores q.k of bk keys, of
  * which the first nv are visible. On return the row of P = exp(scale sr + mask - m') is in sr (f32)
  * or in pb (bf16, when pb != NULL), zeros past nv; *l is updated to l e^(m - m') + sum P, and
@@ -503,7 +511,7 @@ static float att_row_update(float *sr, uint16_t *pb, int nv, int bk, float scale
     const __m512 vs = _mm512_set1_ps(scale);
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     for (int j = 0; j < nv; j += 16) {
-        const __mmask16 k = ops__tail_mask((size_t)(nv - j));
+        const __mmask16 k = lanes(nv - j);
         __m512 x = _mm512_mul_ps(vs, _mm512_maskz_loadu_ps(k, sr + j));
         if (mrow) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, mrow + j));
         _mm512_mask_storeu_ps(sr + j, k, x);
@@ -515,8 +523,8 @@ static float att_row_update(float *sr, uint16_t *pb, int nv, int bk, float scale
         const __m512 vm = _mm512_set1_ps(mx);
         __m512 vsum = _mm512_setzero_ps();
         for (int j = 0; j < bk; j += 16) {
-            const __mmask16 kb = ops__tail_mask((size_t)(bk - j));
-            const __mmask16 kv = j < nv ? ops__tail_mask((size_t)(nv - j)) : 0;
+            const __mmask16 kb = lanes(bk - j);
+            const __mmask16 kv = j < nv ? lanes(nv - j) : 0;
             __m512 p = ops__exp_f32x16(_mm512_sub_ps(_mm512_maskz_loadu_ps(kv, sr + j), vm));
             p = _mm512_maskz_mov_ps(kv, p); /* invisible keys: 0 */
             vsum = _mm512_add_ps(vsum, p);
