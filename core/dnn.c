@@ -514,7 +514,6 @@ static float att_row_update(float *sr, uint16_t *pb, int nv, int bk, float scale
         const __mmask16 k = lanes(nv - j);
         __m512 x = _mm512_mul_ps(vs, _mm512_maskz_loadu_ps(k, sr + j));
         if (mrow) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, mrow + j));
-        _mm512_mask_storeu_ps(sr + j, k, x);
         vmax = _mm512_mask_max_ps(vmax, k, vmax, x);
     }
     const float bmax = _mm512_reduce_max_ps(vmax);
@@ -525,7 +524,9 @@ static float att_row_update(float *sr, uint16_t *pb, int nv, int bk, float scale
         for (int j = 0; j < bk; j += 16) {
             const __mmask16 kb = lanes(bk - j);
             const __mmask16 kv = j < nv ? lanes(nv - j) : 0;
-            __m512 p = ops__exp_f32x16(_mm512_sub_ps(_mm512_maskz_loadu_ps(kv, sr + j), vm));
+            __m512 x = _mm512_mul_ps(vs, _mm512_maskz_loadu_ps(kv, sr + j)); /* recomputed: cheaper than a store */
+            if (mrow) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(kv, mrow + j));
+            __m512 p = ops__exp_f32x16(_mm512_sub_ps(x, vm));
             p = _mm512_maskz_mov_ps(kv, p); /* invisible keys: 0 */
             vsum = _mm512_add_ps(vsum, p);
             if (pb) { /* round to nearest even, as f32_to_bf16 (P is never NaN) */

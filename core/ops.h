@@ -1,9 +1,11 @@
 /* core/ops.h — compute kernels.
  *
  * Conventions: row-major, f32 activations. "rows x dim" means rows contiguous rows of dim floats.
- * Every kernel has a naive twin ops_ref_* (plain loops, f32, kept in the build and tested) and a
- * fast version ops_* (OpenMP over outer loops, vectorised). Both are deterministic: the fast
- * kernels here reduce in a fixed order, so they give the same bits for 1 and N threads.
+ * Every kernel has a naive twin ops_ref_* (plain loops straight from the definition, libm, double
+ * accumulation where it helps accuracy; kept in the build and tested) and a fast version ops_*
+ * (OpenMP over outer loops, AVX-512 inner loops with a scalar path computing the same formula).
+ * Both are deterministic: the fast kernels reduce in a fixed order, so they give the same bits
+ * for 1 and N threads. Called inside an enclosing OpenMP parallel region they run serially.
  * Unless noted, y may equal x (in place).
  *
  * The oneDNN-backed kernels (linear, conv2d) and attention need a context: see ops_ctx below.
@@ -40,7 +42,8 @@ void ops_ref_quick_gelu(float *y, const float *x, size_t n);
 void ops_silu(float *y, const float *x, size_t n);
 void ops_ref_silu(float *y, const float *x, size_t n);
 
-/* Softmax over the last dim. x, y: [rows, dim]. Rows of all -inf give zeros. */
+/* Softmax over the last dim. x, y: [rows, dim]. Rows of all -inf give zeros; a row holding NaN
+ * or +inf gives NaN (as torch). */
 void ops_softmax(float *y, const float *x, int64_t rows, int dim);
 void ops_ref_softmax(float *y, const float *x, int64_t rows, int dim);
 
@@ -61,7 +64,8 @@ void ops_ref_rope(float *x, int64_t n_tok, int n_heads, int head_dim, int64_t ro
 void ops_rope_table(float *cos, float *sin, const float *pos, int64_t n_tok, int n_axes,
                     const int *axes_dim, double theta);
 
-/* GroupNorm over one image. x, y: [C, hw] (NCHW without N); C % groups == 0; w, b: [C] or NULL. */
+/* GroupNorm over one image. x, y: [C, hw] (NCHW without N); C % groups == 0; w, b: [C] or NULL.
+ * Biased variance over (C/groups)*hw values, as torch.nn.GroupNorm. Parallel over groups. */
 void ops_groupnorm(float *y, const float *x, const float *w, const float *b, int C, int64_t hw,
                    int groups, float eps);
 void ops_ref_groupnorm(float *y, const float *x, const float *w, const float *b, int C, int64_t hw,
@@ -76,7 +80,8 @@ void ops_modulate(float *y, const float *x, const float *shift, const float *sca
 void ops_ref_modulate(float *y, const float *x, const float *shift, const float *scale, int64_t rows, int dim);
 
 /* Vector math used by the kernels above and by attention. y may equal x.
- * ops_exp: |rel err| <= 2 ulp vs expf for x in [-87, 88]; exp(-inf) = 0; overflow gives inf. */
+ * ops_exp: <= 1 ulp from expf for every x in [-88, 88]; exp(-inf) = 0, overflow gives inf, NaN stays
+ * NaN. The same formula is available inline (core/ops_vec.h) for kernels that fuse it. */
 void ops_exp(float *y, const float *x, size_t n);
 
 /* ---------------------------------------------------------------- oneDNN-backed kernels */
