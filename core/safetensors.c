@@ -258,6 +258,37 @@ static dit_status st__check_text(const char *path, const char *what, const unsig
     return DIT_OK;
 }
 
+/* In a safetensors header every number is a shape entry or an offset, which the format defines
+ * as unsigned integers (the reference reader deserialises them as usize). cJSON turns "2.0",
+ * "2e0" and "-0" into the same double as "2" and "0", so the number tokens are checked here, on
+ * the text: digits only. Runs on a header that parsed, so strings are well formed. */
+static dit_status st__check_integers(const char *path, const unsigned char *h, size_t n, dit_err *e)
+{
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char c = h[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+            continue;
+        }
+        if (c == '"') {
+            in_str = 1;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t j = i;
+            while (j < n && (h[j] == '-' || h[j] == '+' || h[j] == '.' || h[j] == 'e' || h[j] == 'E' ||
+                             (h[j] >= '0' && h[j] <= '9')))
+                j++;
+            for (size_t k = i; k < j; k++)
+                if (h[k] < '0' || h[k] > '9')
+                    return err_set(e, DIT_E_FORMAT, "%s: header number '%.*s' at offset %zu is not a non-negative integer",
+                                   path, (int)(j - i < 40 ? j - i : 40), (const char *)h + i, i);
+            i = j - 1;
+        }
+    }
+    return DIT_OK;
+}
+
 /* Parse n bytes (not NUL-terminated) as one JSON object followed only by whitespace. */
 static dit_status st__parse_object(const char *path, const char *what, const unsigned char *h, size_t n,
                                    cJSON **out, dit_err *e)
@@ -683,6 +714,8 @@ dit_status st_open(st_file **out, const char *path, dit_err *e)
     cJSON *root = NULL;
     s = st__parse_object(path, "header", hdr, (size_t)hl, &root, e);
     if (!s) s = st__load_header(f, root, e);
+    /* after the structural checks, whose messages are more specific */
+    if (!s) s = st__check_integers(path, hdr, (size_t)hl, e);
     cJSON_Delete(root);
     free(hdr);
     if (s) goto fail;

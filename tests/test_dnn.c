@@ -6,6 +6,7 @@
 #include <omp.h>
 #endif
 
+#include "core/cpu.h"
 #include "core/ops.h"
 #include "tests/test.h"
 
@@ -34,15 +35,6 @@ static double scaled_err(const float *a, const float *b, size_t n)
 static void round_bf16(float *dst, const float *src, size_t n)
 {
     for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(f32_to_bf16(src[i]));
-}
-
-static void set_threads(int n)
-{
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
 }
 
 /* Weights of dtype dt holding the values of w (rounded to dt); returns the storage. */
@@ -136,9 +128,9 @@ static void t_linear_deterministic(tctx *t)
     float *x = rand_buf((size_t)M * K, -1, 1), *w = rand_buf((size_t)N * K, -1, 1), *b = rand_buf(N, -1, 1);
     tensor W = tensor_make(DT_F32, w, 2, (int64_t[]){ N, K });
     float *y1 = malloc(sizeof(float) * M * N), *y2 = malloc(sizeof(float) * M * N);
-    set_threads(1);
+    cpu_set_threads(1);
     ops_ref_linear(y1, x, M, K, &W, b, N);
-    set_threads(2);
+    cpu_set_threads(2);
     ops_ref_linear(y2, x, M, K, &W, b, N);
     CHECK(t, !memcmp(y1, y2, sizeof(float) * M * N), "ref linear differs between 1 and 2 threads");
     dit_err e = { 0 };
@@ -224,9 +216,9 @@ static void t_conv_vs_ref(tctx *t)
         }
         /* naive twin: 1 vs 2 threads */
         tensor W = tensor_make(DT_F32, w, 4, (int64_t[]){ f->OC, f->C / f->groups, f->k, f->k });
-        set_threads(1);
+        cpu_set_threads(1);
         ops_ref_conv2d(ref, x, f->N, f->C, f->H, f->W, &W, b, &cv);
-        set_threads(2);
+        cpu_set_threads(2);
         ops_ref_conv2d(y, x, f->N, f->C, f->H, f->W, &W, b, &cv);
         CHECK(t, !memcmp(y, ref, ny * 4), "ref conv cfg %zu differs between 1 and 2 threads", i);
         free(x), free(w), free(b), free(ref), free(y), free(xr), free(wr), free(refb);
@@ -302,9 +294,9 @@ static void t_attention_vs_ref(tctx *t)
                        .causal = f->causal };
         const size_t no = (size_t)f->nq * HD;
         float *ref = malloc(no * 4), *o = malloc(no * 4), *o2 = malloc(no * 4);
-        set_threads(1);
+        cpu_set_threads(1);
         ops_ref_attention(ref, qkv, qkv + HD, qkv + 2 * HD, &a);
-        set_threads(2);
+        cpu_set_threads(2);
         ops_ref_attention(o2, qkv, qkv + HD, qkv + 2 * HD, &a);
         CHECK(t, !memcmp(o2, ref, no * 4), "cfg %zu: ref attention differs between 1 and 2 threads", ci);
         CHECK(t, ops_attention(c, OPS_F32, o, qkv, qkv + HD, qkv + 2 * HD, &a) == DIT_OK, "%s", ops_ctx_err(c)->msg);

@@ -16,6 +16,7 @@
 #include <omp.h>
 #endif
 
+#include "core/cpu.h"
 #include "core/ops.h"
 #include "core/ops_vec.h"
 #include "tests/test.h"
@@ -30,15 +31,6 @@ static float *fbuf(size_t n)
         exit(2);
     }
     return p;
-}
-
-static void set_threads(int n)
-{
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
 }
 
 /* Order-preserving integer image of a float, for ulp distances. */
@@ -162,9 +154,9 @@ static void t_exp(tctx *t)
         CHECK(t, memcmp(y, z, sizeof(float) * m) == 0, "n=%zu: in place differs", m);
     }
     const size_t m = 100003;
-    set_threads(1);
+    cpu_set_threads(1);
     ops_exp(y, x, m);
-    set_threads(2);
+    cpu_set_threads(2);
     ops_exp(z, x, m);
     cmp_bits(t, "exp 1 vs 2 threads", y, z, m);
     free(x), free(y), free(z);
@@ -222,9 +214,9 @@ static void t_activations(tctx *t)
         a->fast(w, w, nmax);
         snprintf(what, sizeof what, "%s in place", a->name);
         cmp_bits(t, what, w, y, nmax);
-        set_threads(1);
+        cpu_set_threads(1);
         a->fast(y, x, nmax);
-        set_threads(2);
+        cpu_set_threads(2);
         a->fast(z, x, nmax);
         snprintf(what, sizeof what, "%s 1 vs 2 threads", a->name);
         cmp_bits(t, what, y, z, nmax);
@@ -286,9 +278,9 @@ static void t_layernorm(tctx *t)
     memcpy(z, x, sizeof(float) * nmax);
     ops_layernorm(z, z, w, b, 64, 1536, 1e-6f);
     cmp_bits(t, "layernorm in place", y, z, nmax);
-    set_threads(1);
+    cpu_set_threads(1);
     ops_layernorm(y, x, w, b, 64, 1536, 1e-6f);
-    set_threads(2);
+    cpu_set_threads(2);
     ops_layernorm(z, x, w, b, 64, 1536, 1e-6f);
     cmp_bits(t, "layernorm 1 vs 2 threads", y, z, nmax);
 
@@ -335,9 +327,9 @@ static void t_rmsnorm(tctx *t)
     memcpy(z, x, sizeof(float) * nmax);
     ops_rmsnorm(z, z, w, 64, 1536, 1e-6f);
     cmp_bits(t, "rmsnorm in place", y, z, nmax);
-    set_threads(1);
+    cpu_set_threads(1);
     ops_rmsnorm(y, x, w, 64, 1536, 1e-6f);
-    set_threads(2);
+    cpu_set_threads(2);
     ops_rmsnorm(z, x, w, 64, 1536, 1e-6f);
     cmp_bits(t, "rmsnorm 1 vs 2 threads", y, z, nmax);
 
@@ -389,9 +381,9 @@ static void t_groupnorm(tctx *t)
     memcpy(z, x, sizeof(float) * nmax);
     ops_groupnorm(z, z, w, b, 64, 256, 32, 1e-6f);
     cmp_bits(t, "groupnorm in place", y, z, nmax);
-    set_threads(1);
+    cpu_set_threads(1);
     ops_groupnorm(y, x, w, b, 64, 256, 32, 1e-6f);
-    set_threads(2);
+    cpu_set_threads(2);
     ops_groupnorm(z, x, w, b, 64, 256, 32, 1e-6f);
     cmp_bits(t, "groupnorm 1 vs 2 threads", y, z, nmax);
 
@@ -454,9 +446,9 @@ static void t_softmax(tctx *t)
     memcpy(z, x, sizeof(float) * nmax);
     ops_softmax(z, z, 64, 4096);
     cmp_bits(t, "softmax in place", y, z, nmax);
-    set_threads(1);
+    cpu_set_threads(1);
     ops_softmax(y, x, 64, 4096);
-    set_threads(2);
+    cpu_set_threads(2);
     ops_softmax(z, x, 64, 4096);
     cmp_bits(t, "softmax 1 vs 2 threads", y, z, nmax);
 
@@ -507,9 +499,9 @@ static void t_rope(tctx *t)
     const int64_t stride = 3 * 128;
     trng_fill(&r, x, (size_t)(64 * stride), -4, 4);
     memcpy(y, x, sizeof(float) * 64 * stride), memcpy(z, x, sizeof(float) * 64 * stride);
-    set_threads(1);
+    cpu_set_threads(1);
     ops_rope(y, 64, 3, 128, stride, c, s);
-    set_threads(2);
+    cpu_set_threads(2);
     ops_rope(z, 64, 3, 128, stride, c, s);
     cmp_bits(t, "rope 1 vs 2 threads", y, z, (size_t)(64 * stride));
 
@@ -545,9 +537,9 @@ static void t_rope_table(tctx *t)
     const int64_t nt = 300;
     float *p = fbuf(nt * 3), *c1 = fbuf(nt * 64), *s1 = fbuf(nt * 64), *c2 = fbuf(nt * 64), *s2 = fbuf(nt * 64);
     for (int64_t i = 0; i < nt; i++) p[i * 3] = 0, p[i * 3 + 1] = (float)(i / 20), p[i * 3 + 2] = (float)(i % 20);
-    set_threads(1);
+    cpu_set_threads(1);
     ops_rope_table(c1, s1, p, nt, 3, fx, 10000.0);
-    set_threads(2);
+    cpu_set_threads(2);
     ops_rope_table(c2, s2, p, nt, 3, fx, 10000.0);
     cmp_bits(t, "rope_table cos 1 vs 2 threads", c1, c2, (size_t)nt * 64);
     cmp_bits(t, "rope_table sin 1 vs 2 threads", s1, s2, (size_t)nt * 64);
@@ -589,9 +581,9 @@ static void t_upsample(tctx *t)
     CHECK(t, ok, "upsample fast differs from twin");
     float *big = fbuf(64 * 64 * 33 * 4), *big2 = fbuf(64 * 64 * 33 * 4), *xb = fbuf(64 * 33 * 16);
     trng_fill(&r, xb, 64 * 33 * 16, -1, 1);
-    set_threads(1);
+    cpu_set_threads(1);
     ops_upsample_nearest(big, xb, 16, 64, 33, 2);
-    set_threads(2);
+    cpu_set_threads(2);
     ops_upsample_nearest(big2, xb, 16, 64, 33, 2);
     cmp_bits(t, "upsample 1 vs 2 threads", big, big2, 16 * 128 * 66);
     /* Known: [[1,2],[3,4]] x2. */
@@ -628,9 +620,9 @@ static void t_modulate(tctx *t)
     memcpy(z, x, sizeof(float) * nmax);
     ops_modulate(z, z, sh, sc, 64, 1536);
     cmp_bits(t, "modulate in place", y, z, nmax);
-    set_threads(1);
+    cpu_set_threads(1);
     ops_modulate(y, x, sh, sc, 64, 1536);
-    set_threads(2);
+    cpu_set_threads(2);
     ops_modulate(z, x, sh, sc, 64, 1536);
     cmp_bits(t, "modulate 1 vs 2 threads", y, z, nmax);
     /* Known: (1 + 0.5) * 2 + 1 = 4 (without the +1 it would be 2). */

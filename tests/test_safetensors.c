@@ -166,6 +166,10 @@ static const bad_case BAD[] = {
     { "dtype_empty.st", T1("", "[1]", "[0,4]"), 0, NOLEN, 4, DIT_E_FORMAT, "unknown dtype" },
     /* shape */
     { "shape_frac.st", T1("F32", "[2.5]", "[0,10]"), 0, NOLEN, 10, DIT_E_FORMAT, "shape[0] = 2.5 is not an integer" },
+    /* integral values written as non-integers: the format takes unsigned integers only */
+    { "shape_2p0.st", T1("F32", "[2.0]", "[0,8]"), 0, NOLEN, 8, DIT_E_FORMAT, "header number '2.0' at offset" },
+    { "offsets_exp.st", T1("F32", "[2]", "[0,8e0]"), 0, NOLEN, 8, DIT_E_FORMAT, "header number '8e0' at offset" },
+    { "shape_minus0.st", T1("F32", "[-0]", "[0,0]"), 0, NOLEN, 0, DIT_E_FORMAT, "header number '-0' at offset" },
     { "shape_neg.st", T1("F32", "[2,-1]", "[0,0]"), 0, NOLEN, 0, DIT_E_FORMAT, "shape[1] = -1 is negative" },
     { "shape_2p53.st", T1("U8", "[9007199254740994]", "[0,0]"), 0, NOLEN, 0, DIT_E_FORMAT, "larger than 2^53" },
     { "shape_huge.st", T1("U8", "[1e300]", "[0,0]"), 0, NOLEN, 0, DIT_E_FORMAT, "larger than 2^53" },
