@@ -38,11 +38,17 @@ typedef struct {
     int bias;
 } conv_spec;
 
-enum { PRIM_MM = 1, PRIM_CONV };
+/* y[M,N] = x[M,K] W^T with W packed (ops_weight): 2-D, bf16, W in oneDNN's blocked layout. */
+typedef struct {
+    int64_t M, N, K;
+    int bias;
+} packed_spec;
+
+enum { PRIM_MM = 1, PRIM_CONV, PRIM_PACKED };
 
 typedef struct {
     int kind, threads;
-    union { mm_spec mm; conv_spec conv; } key;
+    union { mm_spec mm; conv_spec conv; packed_spec packed; } key;
     dnnl_primitive_t prim;
     dnnl_memory_t mem[MAX_ARGS];
     int arg[MAX_ARGS], n_mem;
@@ -335,7 +341,8 @@ dit_status ops_linear(ops_ctx *c, ops_prec p, float *y, const float *x, int64_t 
     }
     const void *B = weights_as(c, SCR_B, W, bf ? DT_BF16 : DT_F32, (size_t)N * K);
     if (!B) return c->err.code;
-    mm_spec s = { 0 };
+    mm_spec s;
+    memset(&s, 0, sizeof s); /* the key is compared with memcmp: no stray padding bytes */
     s.batch = 1, s.M = M, s.K = K, s.N = N;
     s.sa[0] = M * K, s.sa[1] = K, s.sa[2] = 1;
     s.sb[0] = (int64_t)K * N, s.sb[1] = 1, s.sb[2] = K; /* W[n][k] read as B[k][n] */
@@ -343,6 +350,145 @@ dit_status ops_linear(ops_ctx *c, ops_prec p, float *y, const float *x, int64_t 
     s.ta = s.tb = bf ? dnnl_bf16 : dnnl_f32;
     s.bias = b != NULL;
     return mm_run(c, &s, A, B, b, y);
+}
+
+/* ------------------------------------------------------------------ packed linear */
+
+struct ops_weight {
+    int N, K;
+    dnnl_memory_desc_t md; /* oneDNN's blocked bf16 layout of W^T [K, N] */
+    void *data;            /* owned, 64-byte aligned */
+    size_t bytes;
+};
+
+/* The weights layout oneDNN's bf16 matmul prefers for [*, K] x [K, N]; it does not depend on M
+ * (checked for M from 1 to 4250 at transformer widths), so one packing serves every M. */
+static dit_status preferred_layout(ops_ctx *c, int N, int K, dnnl_memory_desc_t *out)
+{
+    dnnl_memory_desc_t ma, mb, mc;
+    dnnl_dims_t da = { 256, K }, db = { K, N }, dc = { 256, N };
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&ma, 2, da, dnnl_bf16, dnnl_ab);
+    if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&mb, 2, db, dnnl_bf16, dnnl_format_tag_any);
+    if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&mc, 2, dc, dnnl_f32, dnnl_ab);
+    dnnl_matmul_desc_t md;
+    if (st == dnnl_success) st = dnnl_matmul_desc_init(&md, &ma, &mb, NULL, &mc);
+    dnnl_primitive_desc_t pd = NULL;
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, &md, NULL, c->engine, NULL);
+    if (st != dnnl_success) return dnnl_fail(c, "matmul layout query", st);
+    *out = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+    return DIT_OK;
+}
+
+dit_status ops_weight_pack(ops_ctx *c, const tensor *W, ops_weight **out)
+{
+    *out = NULL;
+    if (W->nd != 2) return err_set(&c->err, DIT_E_SHAPE, "ops: packed weight must be 2-D, got %dD", W->nd);
+    const int N = (int)W->shape[0], K = (int)W->shape[1];
+    dit_status r = check_weight(c, W, N, K, "packed");
+    if (r) return r;
+    const void *plain = weights_as(c, SCR_B, W, DT_BF16, (size_t)N * K);
+    if (!plain) return c->err.code;
+    ops_weight *w = calloc(1, sizeof *w);
+    if (!w) return err_set(&c->err, DIT_E_OOM, "ops: cannot allocate a packed weight");
+    w->N = N, w->K = K;
+    r = preferred_layout(c, N, K, &w->md);
+    if (r) {
+        free(w);
+        return r;
+    }
+    w->bytes = dnnl_memory_desc_get_size(&w->md);
+    w->data = aligned_alloc(64, (w->bytes + 63) / 64 * 64);
+    if (!w->data) {
+        const size_t bytes = w->bytes;
+        free(w);
+        return err_set(&c->err, DIT_E_OOM, "ops: cannot allocate %zu bytes for a packed weight", bytes);
+    }
+    /* reorder the plain [N, K] (= W^T [K, N] in "ba" order) into the blocked layout */
+    dnnl_memory_desc_t src_md;
+    dnnl_dims_t d = { K, N };
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t rp = NULL;
+    dnnl_memory_t ms = NULL, md = NULL;
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&src_md, 2, d, dnnl_bf16, dnnl_ba);
+    if (st == dnnl_success) st = dnnl_reorder_primitive_desc_create(&rpd, &src_md, c->engine, &w->md, c->engine, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_create(&rp, rpd);
+    if (st == dnnl_success) st = dnnl_memory_create(&ms, &src_md, c->engine, (void *)plain);
+    if (st == dnnl_success) st = dnnl_memory_create(&md, &w->md, c->engine, w->data);
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t a[2] = { { DNNL_ARG_FROM, ms }, { DNNL_ARG_TO, md } };
+        st = dnnl_primitive_execute(rp, c->stream, 2, a);
+        if (st == dnnl_success) st = dnnl_stream_wait(c->stream);
+    }
+    if (ms) dnnl_memory_destroy(ms);
+    if (md) dnnl_memory_destroy(md);
+    if (rp) dnnl_primitive_destroy(rp);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (st != dnnl_success) {
+        ops_weight_free(w);
+        return dnnl_fail(c, "weight reorder", st);
+    }
+    *out = w;
+    return DIT_OK;
+}
+
+void ops_weight_free(ops_weight *w)
+{
+    if (!w) return;
+    free(w->data);
+    free(w);
+}
+
+size_t ops_weight_bytes(const ops_weight *w)
+{
+    return w->bytes;
+}
+
+static dit_status packed_run(ops_ctx *c, float *y, const uint16_t *xa, int64_t M, const ops_weight *W, const float *b);
+
+dit_status ops_linear_packed(ops_ctx *c, float *y, const float *x, int64_t M, const ops_weight *W, const float *b)
+{
+    if (M <= 0) return M == 0 ? DIT_OK : err_set(&c->err, DIT_E_ARG, "ops: packed linear with %lld rows", (long long)M);
+    uint16_t *xa = scratch_get(c, SCR_A, (size_t)M * W->K * 2);
+    if (!xa) return c->err.code;
+    to_bf16(xa, x, M, W->K, W->K);
+    return packed_run(c, y, xa, M, W, b);
+}
+
+/* y = xa W^T + b with xa already bf16 [M, K]. */
+static dit_status packed_run(ops_ctx *c, float *y, const uint16_t *xa, int64_t M, const ops_weight *W, const float *b)
+{
+    const int N = W->N, K = W->K;
+    packed_spec s;
+    memset(&s, 0, sizeof s);
+    s.M = M, s.N = N, s.K = K, s.bias = b != NULL;
+    prim_entry *en = cache_lookup(c, PRIM_PACKED, &s, sizeof s);
+    if (en->prim) { /* same shape, but the layout must be this weight's too */
+        const dnnl_memory_desc_t *have = NULL;
+        dnnl_memory_get_memory_desc(en->mem[1], &have);
+        if (!have || !dnnl_memory_desc_equal(have, &W->md)) entry_clear(en);
+    }
+    if (!en->prim) {
+        dnnl_memory_desc_t ma, mc, mbias;
+        dnnl_dims_t da = { M, K }, dc = { M, N }, dbias = { 1, N };
+        dnnl_status_t st = dnnl_memory_desc_init_by_tag(&ma, 2, da, dnnl_bf16, dnnl_ab);
+        if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&mc, 2, dc, dnnl_f32, dnnl_ab);
+        if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&mbias, 2, dbias, dnnl_f32, dnnl_ab);
+        if (st != dnnl_success) return dnnl_fail(c, "packed matmul memory descriptor", st);
+        dnnl_matmul_desc_t md;
+        st = dnnl_matmul_desc_init(&md, &ma, &W->md, b ? &mbias : NULL, &mc);
+        if (st != dnnl_success) return dnnl_fail(c, "packed matmul descriptor", st);
+        const dnnl_memory_desc_t *mds[4] = { &ma, &W->md, &mc, &mbias };
+        const int args[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
+        dit_status r = entry_make(c, en, &md, mds, args, b ? 4 : 3);
+        if (r) return r;
+        en->kind = PRIM_PACKED;
+        en->threads = max_threads();
+        en->key.packed = s;
+        en->last_use = ++c->tick;
+    }
+    void *ptrs[4] = { (void *)xa, W->data, y, (void *)b };
+    return entry_run(c, en, ptrs);
 }
 
 /* ------------------------------------------------------------------ conv2d */
@@ -414,8 +560,10 @@ dit_status ops_conv2d(ops_ctx *c, ops_prec p, float *y, const float *x, int N, i
     const void *wt = weights_as(c, SCR_B, w, bf ? DT_BF16 : DT_F32, (size_t)tensor_numel(w));
     if (!wt) return c->err.code;
 
-    conv_spec s = { N, C, H, W, OC, kh, kw, cv->stride, cv->pad_t, cv->pad_l, cv->pad_b, cv->pad_r, G,
-                    bf ? dnnl_bf16 : dnnl_f32, b != NULL };
+    conv_spec s;
+    memset(&s, 0, sizeof s); /* the key is compared with memcmp: no stray padding bytes */
+    s = (conv_spec){ N, C, H, W, OC, kh, kw, cv->stride, cv->pad_t, cv->pad_l, cv->pad_b, cv->pad_r, G,
+                     bf ? dnnl_bf16 : dnnl_f32, b != NULL };
     prim_entry *en = cache_lookup(c, PRIM_CONV, &s, sizeof s);
     if (!en->prim) {
         const dnnl_data_type_t dt = bf ? dnnl_bf16 : dnnl_f32;
@@ -613,7 +761,8 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
             if (a->causal && j0 > i0 + bq - 1) break; /* every key of this and later blocks masked */
             const int bk = NK - j0 < ATT_BK ? NK - j0 : ATT_BK;
             /* S[h] = Q[h] K[h]^T : A = Q rows [i0, i0+bq) of head h; B[d][j] = K[j0+j][h*D+d]. */
-            mm_spec s1 = { 0 };
+            mm_spec s1;
+            memset(&s1, 0, sizeof s1); /* the key is compared with memcmp: no stray padding bytes */
             s1.batch = H, s1.M = bq, s1.K = D, s1.N = bk;
             s1.sa[0] = (int64_t)bq * D, s1.sa[1] = D, s1.sa[2] = 1;
             s1.sb[0] = (int64_t)bk * D, s1.sb[1] = 1, s1.sb[2] = D;
@@ -634,7 +783,8 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
                 st[0] = att_row_update(sr, pb, nv, bk, a->scale, mrow, st[0], &st[H * bq], &st[2 * H * bq]);
             }
             /* PV[h] = P[h] V[h] : B[j][d] = V[j0+j][h*D+d]. */
-            mm_spec s2 = { 0 };
+            mm_spec s2;
+            memset(&s2, 0, sizeof s2); /* the key is compared with memcmp: no stray padding bytes */
             s2.batch = H, s2.M = bq, s2.K = bk, s2.N = D;
             s2.sa[0] = (int64_t)bq * bk, s2.sa[1] = bk, s2.sa[2] = 1;
             s2.sb[0] = (int64_t)bk * D, s2.sb[1] = D, s2.sb[2] = 1;
@@ -667,28 +817,27 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
 
 double ops_bench_matmul_bf16(ops_ctx *c, int M, int N, int K, int reps)
 {
-    uint16_t *a = calloc((size_t)M * K, 2), *b = calloc((size_t)K * N, 2);
+    uint16_t *a = malloc((size_t)M * K * 2), *w = malloc((size_t)N * K * 2);
     float *y = malloc(sizeof(float) * M * N);
+    ops_weight *pw = NULL;
     double best = INFINITY;
-    if (a && b && y) {
+    if (a && w && y) {
         for (size_t i = 0; i < (size_t)M * K; i++) a[i] = f32_to_bf16((float)(i % 7) - 3.0f);
-        for (size_t i = 0; i < (size_t)K * N; i++) b[i] = f32_to_bf16((float)(i % 5) - 2.0f);
-        mm_spec s = { 0 };
-        s.batch = 1, s.M = M, s.K = K, s.N = N;
-        s.sa[0] = (int64_t)M * K, s.sa[1] = K, s.sa[2] = 1;
-        s.sb[0] = (int64_t)K * N, s.sb[1] = 1, s.sb[2] = K;
-        s.sc[0] = (int64_t)M * N, s.sc[1] = N, s.sc[2] = 1;
-        s.ta = s.tb = dnnl_bf16;
-        for (int r = 0; r <= reps; r++) { /* the first run creates the primitive */
-            struct timespec t0, t1;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            if (mm_run(c, &s, a, b, NULL, y)) break;
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            double dt = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
-            if (r > 0 && dt < best) best = dt;
+        for (size_t i = 0; i < (size_t)N * K; i++) w[i] = f32_to_bf16((float)(i % 5) - 2.0f);
+        tensor W = tensor_make(DT_BF16, w, 2, (int64_t[]){ N, K });
+        if (!ops_weight_pack(c, &W, &pw)) {
+            for (int r = 0; r <= reps; r++) { /* the first run creates the primitive */
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                if (packed_run(c, y, a, M, pw, NULL)) break;
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                double dt = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+                if (r > 0 && dt < best) best = dt;
+            }
         }
     }
-    free(a), free(b), free(y);
+    ops_weight_free(pw);
+    free(a), free(w), free(y);
     return best;
 }
 
