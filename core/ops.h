@@ -110,7 +110,7 @@ dit_status ops_linear(ops_ctx *c, ops_prec p, float *y, const float *x, int64_t 
 void ops_ref_linear(float *y, const float *x, int64_t M, int K, const tensor *W, const float *b, int N);
 
 /* A linear weight packed once for the bf16 path: rounded to bf16 and reordered into the blocked
- * layout oneDNN's AMX kernels read, which makes the product 1.5-1.9x faster than from the plain
+ * layout oneDNN's AMX kernels read, which makes the product 1.25-1.4x faster than from the plain
  * [N, K] layout (dit bench). Costs one bf16 copy of the weight; pack at load, not per step.
  * The packed weight owns its memory and may be used with any ops_ctx. */
 typedef struct ops_weight ops_weight;

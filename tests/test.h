@@ -85,6 +85,20 @@ static inline uint64_t trng_u64(trng *r)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
+/* A test's seed: `dflt`, so runs are reproducible, unless DIT_TEST_SEED is set, which gives
+ * fresh inputs (e.g. DIT_TEST_SEED=$RANDOM make test); a failure prints the seed to rerun. */
+static inline uint64_t test_seed(uint64_t dflt)
+{
+    const char *s = getenv("DIT_TEST_SEED");
+    if (!s || !*s) return dflt;
+    return dflt ^ (strtoull(s, NULL, 10) * 0x9e3779b97f4a7c15ull);
+}
+static inline void test_print_seed(void)
+{
+    const char *s = getenv("DIT_TEST_SEED");
+    printf("  inputs: %s\n", s && *s ? s : "default seeds (set DIT_TEST_SEED for fresh ones)");
+}
+
 /* Uniform in [lo, hi). */
 static inline float trng_uniform(trng *r, float lo, float hi)
 {

@@ -369,6 +369,8 @@ static void t_attention_vs_ref(tctx *t)
 int main(void)
 {
     tctx t = test_begin("dnn");
+    RNG.s = test_seed(RNG.s);
+    test_print_seed();
     RUN(&t, t_linear_known);
     RUN(&t, t_linear_vs_ref);
     RUN(&t, t_linear_deterministic);
