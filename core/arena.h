@@ -28,7 +28,8 @@ typedef struct {
 
 arena arena_measure(void);
 dit_status arena_init(arena *a, size_t cap, dit_err *e);
-/* 64-byte aligned, zeroed when real. Returns NULL when measuring or when the arena is full. */
+/* 64-byte aligned, zeroed when real. Returns NULL when measuring or when the arena is full.
+ * A request that overflows size_t sets used to SIZE_MAX, which arena_init then refuses. */
 void *arena_alloc(arena *a, size_t bytes);
 void arena_reset(arena *a);
 void arena_free(arena *a);

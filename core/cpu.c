@@ -13,23 +13,37 @@ void cpu_detect(cpu_info *c)
 {
     memset(c, 0, sizeof *c);
 #if defined(__x86_64__) || defined(__i386__)
-    unsigned a, b, d, e;
-    if (__get_cpuid(1, &a, &b, &d, &e)) c->fma = (d >> 12) & 1;
-    if (__get_cpuid_count(7, 0, &a, &b, &d, &e)) {
-        c->avx2 = (b >> 5) & 1;
-        c->avx512f = (b >> 16) & 1;
-        c->avx512bw = (b >> 30) & 1;
-        c->avx512_fp16 = (e >> 23) & 1;
-        c->amx_bf16 = (e >> 22) & 1;
-        c->amx_tile = (e >> 24) & 1;
-        c->amx_int8 = (e >> 25) & 1;
+    unsigned eax, ebx, ecx, edx;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx)) c->fma = (ecx >> 12) & 1;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+        c->avx2 = (ebx >> 5) & 1;
+        c->avx512f = (ebx >> 16) & 1;
+        c->avx512bw = (ebx >> 30) & 1;
+        c->avx512_fp16 = (edx >> 23) & 1;
+        c->amx_bf16 = (edx >> 22) & 1;
+        c->amx_tile = (edx >> 24) & 1;
+        c->amx_int8 = (edx >> 25) & 1;
     }
-    if (__get_cpuid_count(7, 1, &a, &b, &d, &e)) c->avx512_bf16 = (a >> 5) & 1;
+    if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) c->avx512_bf16 = (eax >> 5) & 1;
+    /* The OS must also save the wider registers (XCR0, read by XGETBV): AVX needs bits 1-2,
+     * AVX-512 bits 5-7, AMX bits 17-18 (Linux also asks each process to request AMX, which
+     * oneDNN does). */
+    unsigned long long xcr0 = 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && ((ecx >> 27) & 1)) { /* OSXSAVE */
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        xcr0 = ((unsigned long long)hi << 32) | lo;
+    }
+    if ((xcr0 & 0x6) != 0x6) c->avx2 = c->fma = 0;
+    if ((xcr0 & 0xe6) != 0xe6) c->avx512f = c->avx512bw = c->avx512_bf16 = c->avx512_fp16 = 0;
+    if ((xcr0 & 0x60000) != 0x60000) c->amx_tile = c->amx_bf16 = c->amx_int8 = 0;
     unsigned max_ext = __get_cpuid_max(0x80000000u, NULL);
     if (max_ext >= 0x80000004u) {
-        unsigned *w = (unsigned *)c->brand;
-        for (unsigned leaf = 0; leaf < 3; leaf++)
-            __get_cpuid(0x80000002u + leaf, &w[leaf * 4], &w[leaf * 4 + 1], &w[leaf * 4 + 2], &w[leaf * 4 + 3]);
+        for (unsigned leaf = 0; leaf < 3; leaf++) {
+            unsigned r[4];
+            __get_cpuid(0x80000002u + leaf, &r[0], &r[1], &r[2], &r[3]);
+            memcpy(c->brand + leaf * 16, r, 16);
+        }
         c->brand[48] = 0;
     }
 #endif

@@ -30,6 +30,7 @@ typedef struct {
     int64_t sa[3], sb[3], sc[3];
     int ta, tb; /* dnnl_data_type_t of A and B */
     int bias;
+    int pad_;   /* explicit, so the memcmp'd key has no padding bytes */
 } mm_spec;
 
 typedef struct {
@@ -37,11 +38,13 @@ typedef struct {
     int tw; /* weights dtype (src is converted to the same) */
     int bias;
 } conv_spec;
+_Static_assert(sizeof(mm_spec) == 15 * 8 && sizeof(conv_spec) == 14 * 8, "cache keys must have no padding");
 
 /* y[M,N] = x[M,K] W^T with W packed (ops_weight): 2-D, bf16, W in oneDNN's blocked layout. */
 typedef struct {
     int64_t M, N, K;
     int bias;
+    int pad_; /* explicit, so the memcmp'd key has no padding bytes */
 } packed_spec;
 
 enum { PRIM_MM = 1, PRIM_CONV, PRIM_PACKED };
@@ -560,10 +563,8 @@ dit_status ops_conv2d(ops_ctx *c, ops_prec p, float *y, const float *x, int N, i
     const void *wt = weights_as(c, SCR_B, w, bf ? DT_BF16 : DT_F32, (size_t)tensor_numel(w));
     if (!wt) return c->err.code;
 
-    conv_spec s;
-    memset(&s, 0, sizeof s); /* the key is compared with memcmp: no stray padding bytes */
-    s = (conv_spec){ N, C, H, W, OC, kh, kw, cv->stride, cv->pad_t, cv->pad_l, cv->pad_b, cv->pad_r, G,
-                     bf ? dnnl_bf16 : dnnl_f32, b != NULL };
+    const conv_spec s = { N, C, H, W, OC, kh, kw, cv->stride, cv->pad_t, cv->pad_l, cv->pad_b, cv->pad_r, G,
+                          bf ? dnnl_bf16 : dnnl_f32, b != NULL }; /* no padding: 13 int64 + 2 int */
     prim_entry *en = cache_lookup(c, PRIM_CONV, &s, sizeof s);
     if (!en->prim) {
         const dnnl_data_type_t dt = bf ? dnnl_bf16 : dnnl_f32;
@@ -604,38 +605,38 @@ static int masked(const ops_attn *a, int i, int j)
 
 void ops_ref_attention(float *out, const float *q, const float *k, const float *v, const ops_attn *a)
 {
+    /* Two passes per (head, query): the row maximum, then the exponentials, their sum and the
+     * weighted sum of v, all in double. Scores are recomputed rather than stored, so the twin
+     * needs no buffer; head_dim <= OPS_MAX_HEAD_DIM. */
     const int H = a->n_heads, D = a->head_dim, NK = a->n_kv;
-#pragma omp parallel
-    {
-        double *s = malloc(sizeof(double) * (NK > 0 ? NK : 1));
-#pragma omp for collapse(2) schedule(static)
-        for (int h = 0; h < H; h++)
-            for (int i = 0; i < a->n_q; i++) {
-                const float *qi = q + i * a->q_stride + h * D;
-                float *oi = out + i * a->o_stride + h * D;
-                const float *mrow = a->mask ? a->mask + h * a->mask_head_stride + (int64_t)i * NK : NULL;
-                double mx = -INFINITY;
+    if (D > OPS_MAX_HEAD_DIM) return;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < a->n_q; i++) {
+            const float *qi = q + i * a->q_stride + h * D;
+            float *oi = out + i * a->o_stride + h * D;
+            const float *mrow = a->mask ? a->mask + h * a->mask_head_stride + (int64_t)i * NK : NULL;
+            double mx = -INFINITY, acc[OPS_MAX_HEAD_DIM], sum = 0;
+            for (int d = 0; d < D; d++) acc[d] = 0;
+            for (int pass = 0; pass < 2; pass++)
                 for (int j = 0; j < NK; j++) {
-                    double dot = 0;
+                    if (masked(a, i, j)) continue;
                     const float *kj = k + j * a->k_stride + h * D;
+                    double dot = 0;
                     for (int d = 0; d < D; d++) dot += (double)qi[d] * kj[d];
-                    double sc = (double)a->scale * dot + (mrow ? mrow[j] : 0.0);
-                    if (masked(a, i, j)) sc = -INFINITY;
-                    s[j] = sc;
-                    if (sc > mx) mx = sc;
+                    const double sc = (double)a->scale * dot + (mrow ? mrow[j] : 0.0);
+                    if (pass == 0) {
+                        if (sc > mx) mx = sc;
+                        continue;
+                    }
+                    const double p = exp(sc - mx);
+                    if (p == 0) continue;
+                    sum += p;
+                    const float *vj = v + j * a->v_stride + h * D;
+                    for (int d = 0; d < D; d++) acc[d] += p * vj[d];
                 }
-                for (int d = 0; d < D; d++) oi[d] = 0;
-                if (mx == -INFINITY) continue; /* every key masked: zeros */
-                double sum = 0;
-                for (int j = 0; j < NK; j++) sum += (s[j] = exp(s[j] - mx));
-                for (int d = 0; d < D; d++) {
-                    double acc = 0;
-                    for (int j = 0; j < NK; j++) acc += s[j] * v[j * a->v_stride + h * D + d];
-                    oi[d] = (float)(acc / sum);
-                }
-            }
-        free(s);
-    }
+            for (int d = 0; d < D; d++) oi[d] = sum > 0 ? (float)(acc[d] / sum) : 0.0f; /* all masked: zeros */
+        }
 }
 
 #ifdef __AVX512F__
@@ -727,6 +728,8 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
                          const ops_attn *a)
 {
     if (a->n_q <= 0 || a->n_heads <= 0 || a->head_dim <= 0) return DIT_OK;
+    if (a->head_dim > OPS_MAX_HEAD_DIM)
+        return err_set(&c->err, DIT_E_ARG, "ops: attention head_dim %d is above %d", a->head_dim, OPS_MAX_HEAD_DIM);
     if (p == OPS_REF || a->n_kv <= 0) {
         ops_ref_attention(out, q, k, v, a);
         return DIT_OK;

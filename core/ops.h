@@ -4,9 +4,9 @@
  * Every kernel has a naive twin ops_ref_* (plain loops straight from the definition, libm, double
  * accumulation where it helps accuracy; kept in the build and tested) and a fast version ops_*
  * (OpenMP over outer loops, AVX-512 inner loops with a scalar path computing the same formula).
- * Both are deterministic: the fast kernels reduce in a fixed order, so they give the same bits
- * for 1 and N threads. Called inside an enclosing OpenMP parallel region they run serially.
- * Unless noted, y may equal x (in place).
+ * The naive twins and our own fast kernels (everything in this section) reduce in a fixed order,
+ * so they give the same bits for 1 and N threads. Called inside an enclosing OpenMP parallel
+ * region they run serially. Unless noted, y may equal x (in place).
  *
  * The oneDNN-backed kernels (linear, conv2d) and attention need a context: see ops_ctx below.
  */
@@ -103,8 +103,10 @@ void ops_ctx_free(ops_ctx *c);
 const dit_err *ops_ctx_err(const ops_ctx *c);
 
 /* Linear: y[M,N] = x[M,K] W[N,K]^T + b[N]. W is F32, BF16 or F16 ([out, in], as stored in
- * checkpoints; F16 is used only by OPS_REF — convert it once at load for the fast paths).
- * b may be NULL. Under OPS_BF16, x is rounded to bf16 and an F32 W is rounded too. */
+ * checkpoints). b may be NULL. y must not alias x. Under OPS_BF16, x is rounded to bf16.
+ * A W not already in the path's dtype (BF16 for OPS_BF16, F32 for OPS_F32) is converted on
+ * every call into context scratch: correct but slow — models convert or pack (ops_weight) once
+ * at load. */
 dit_status ops_linear(ops_ctx *c, ops_prec p, float *y, const float *x, int64_t M, int K,
                       const tensor *W, const float *b, int N);
 void ops_ref_linear(float *y, const float *x, int64_t M, int K, const tensor *W, const float *b, int N);
@@ -117,11 +119,15 @@ typedef struct ops_weight ops_weight;
 dit_status ops_weight_pack(ops_ctx *c, const tensor *W /* [N, K], F32/BF16/F16 */, ops_weight **out);
 void ops_weight_free(ops_weight *w);
 size_t ops_weight_bytes(const ops_weight *w);
-/* y[M,N] = x[M,K] W^T + b in bf16 with f32 accumulation (same numbers as ops_linear under OPS_BF16). */
+/* y[M,N] = x[M,K] W^T + b in bf16 with f32 accumulation (same numbers as ops_linear under
+ * OPS_BF16). y must not alias x. */
 dit_status ops_linear_packed(ops_ctx *c, float *y, const float *x, int64_t M, const ops_weight *W, const float *b);
 
-/* 2-D convolution, NCHW. x: [N, C, H, W]; w: [OC, C/groups, kh, kw] (F32 or BF16); b: [OC] or NULL.
- * y: [N, OC, OH, OW] with OH = (H + pad_t + pad_b - kh) / stride + 1 (likewise OW). */
+/* 2-D convolution, NCHW. x: [N, C, H, W]; w: [OC, C/groups, kh, kw] (F32, BF16 or F16, converted
+ * per call like linear's W when not in the path's dtype); b: [OC] or NULL. y must not alias x.
+ * y: [N, OC, OH, OW] with OH = (H + pad_t + pad_b - kh) / stride + 1 (likewise OW).
+ * Layouts are plain NCHW/OIHW, for which oneDNN picks its gemm-based kernel (not AMX): blocked
+ * layouts with packed weights are the next step when the VAE needs the speed. */
 typedef struct {
     int stride;
     int pad_t, pad_l, pad_b, pad_r; /* asymmetric padding (e.g. VAE downsample pads (0,1,0,1)) */
@@ -141,7 +147,9 @@ int ops_conv_out(int in, int k, int stride, int pad0, int pad1);
  * mask (optional, additive): [n_heads][n_q][n_kv] with head stride mask_head_stride (0 = one mask
  * for all heads) and row stride n_kv. causal: key j > query i is excluded (CLIP).
  * The fast path tiles queries and keys with an online softmax: no n_q x n_kv buffer. A row whose
- * keys are all masked gives zeros. out must not alias q, k or v. */
+ * keys are all masked (-inf) gives zeros. out must not alias q, k or v. head_dim <= OPS_MAX_HEAD_DIM.
+ * Fast path: deterministic for a given thread count (oneDNN matmuls). */
+#define OPS_MAX_HEAD_DIM 1024
 typedef struct {
     int n_q, n_kv, n_heads, head_dim;
     int64_t q_stride, k_stride, v_stride, o_stride;

@@ -4,9 +4,12 @@
 # on a program that crashes, or on one that prints no closing line.
 passed=0; failed=0; skipped=0; status=0
 log=$(mktemp); trap 'rm -f "$log"' EXIT
+# A hung test must not hang CI: each program gets at most this many seconds.
+limit=${DIT_TEST_TIMEOUT:-600}
+run() { if command -v timeout >/dev/null 2>&1; then timeout "$limit" "$@"; else "$@"; fi; }
 for prog in "$@"; do
   echo "== $prog"
-  case "$prog" in *.sh) sh "$prog" >"$log" 2>&1 ;; *) "$prog" >"$log" 2>&1 ;; esac
+  case "$prog" in *.sh) run sh "$prog" >"$log" 2>&1 ;; *) run "$prog" >"$log" 2>&1 ;; esac
   rc=$?
   cat "$log"
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)

@@ -142,6 +142,27 @@ static void t_linear_deterministic(tctx *t)
     }
     ops_ctx_free(c);
     free(x), free(w), free(b), free(y1), free(y2);
+
+    /* oneDNN's blocking depends on the thread count, so a context must not reuse a primitive made
+     * for another count: after switching to 1 thread it must give what a fresh 1-thread context
+     * gives (a bf16 1178x1536x1536 product differs in the last bits between 1 and 2 threads). */
+    const int M2 = 1178, K2 = 1536, N2 = 1536;
+    float *x2 = rand_buf((size_t)M2 * K2, -1, 1), *w2 = rand_buf((size_t)N2 * K2, -1, 1);
+    float *ya = malloc(sizeof(float) * M2 * N2), *yb = malloc(sizeof(float) * M2 * N2);
+    uint16_t *wb = malloc(sizeof(uint16_t) * N2 * K2);
+    cvt_f32_to_bf16(wb, w2, (size_t)N2 * K2);
+    tensor W2 = tensor_make(DT_BF16, wb, 2, (int64_t[]){ N2, K2 });
+    ops_ctx *ca = ops_ctx_new(&e), *cb = NULL;
+    cpu_set_threads(2);
+    ops_linear(ca, OPS_BF16, ya, x2, M2, K2, &W2, NULL, N2);
+    cpu_set_threads(1);
+    ops_linear(ca, OPS_BF16, ya, x2, M2, K2, &W2, NULL, N2);
+    cb = ops_ctx_new(&e);
+    ops_linear(cb, OPS_BF16, yb, x2, M2, K2, &W2, NULL, N2);
+    CHECK(t, !memcmp(ya, yb, sizeof(float) * M2 * N2), "a context reused a 2-thread primitive at 1 thread");
+    cpu_set_threads(2);
+    ops_ctx_free(ca), ops_ctx_free(cb);
+    free(x2), free(w2), free(ya), free(yb), free(wb);
 }
 
 static void t_linear_packed(tctx *t)
@@ -219,34 +240,49 @@ static void t_conv_known(tctx *t)
         CHECK(t, y4[0] == 45 && y4[1] == 39 && y4[2] == 66 && y4[3] == 50, "%s: %g %g %g %g", ops_prec_name(p), y4[0],
               y4[1], y4[2], y4[3]);
     }
+    /* 1x3 kernel [1, 10, 100] with padding left 2, right 0 on the row [1, 2, 3, 4]:
+     * out[x] = 1*in[x-2] + 10*in[x-1] + 100*in[x] = [100, 210, 321, 432]; and on a 3x1 kernel
+     * (the same taps down a column) with padding top 2: the same numbers down the column. */
+    float xr[4] = { 1, 2, 3, 4 }, wr[3] = { 1, 10, 100 }, yr[4];
+    const float want_r[4] = { 100, 210, 321, 432 };
+    tensor W13 = tensor_make(DT_F32, wr, 4, (int64_t[]){ 1, 1, 1, 3 }), W31 = tensor_make(DT_F32, wr, 4, (int64_t[]){ 1, 1, 3, 1 });
+    ops_conv row = { .stride = 1, .pad_l = 2 }, col = { .stride = 1, .pad_t = 2 };
+    for (int p = 0; p < OPS_PREC_COUNT; p++) {
+        CHECK(t, ops_conv2d(c, (ops_prec)p, yr, xr, 1, 1, 1, 4, &W13, NULL, &row) == DIT_OK, "%s", ops_ctx_err(c)->msg);
+        CHECK(t, !memcmp(yr, want_r, sizeof yr), "%s 1x3: %g %g %g %g", ops_prec_name(p), yr[0], yr[1], yr[2], yr[3]);
+        CHECK(t, ops_conv2d(c, (ops_prec)p, yr, xr, 1, 1, 4, 1, &W31, NULL, &col) == DIT_OK, "%s", ops_ctx_err(c)->msg);
+        CHECK(t, !memcmp(yr, want_r, sizeof yr), "%s 3x1: %g %g %g %g", ops_prec_name(p), yr[0], yr[1], yr[2], yr[3]);
+    }
     ops_ctx_free(c);
 }
 
 static void t_conv_vs_ref(tctx *t)
 {
-    typedef struct { int N, C, H, W, OC, k, stride, pt, pl, pb, pr, groups; } cfg;
+    typedef struct { int N, C, H, W, OC, kh, kw, stride, pt, pl, pb, pr, groups; } cfg;
     static const cfg cfgs[] = {
-        { 1, 3, 17, 13, 8, 3, 1, 1, 1, 1, 1, 1 },   /* 3x3 same */
-        { 2, 16, 9, 11, 5, 1, 1, 0, 0, 0, 0, 1 },   /* 1x1 */
-        { 1, 8, 15, 12, 8, 3, 2, 0, 0, 1, 1, 1 },   /* VAE downsample: stride 2, pad (0,1,0,1) */
-        { 1, 4, 8, 8, 6, 3, 1, 1, 1, 1, 1, 2 },     /* groups */
-        { 1, 64, 16, 16, 64, 3, 1, 1, 1, 1, 1, 1 }, /* wider */
-        { 2, 5, 7, 6, 7, 2, 2, 0, 0, 0, 0, 1 },     /* patchify-like */
+        { 1, 3, 17, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1 },   /* 3x3 same */
+        { 2, 16, 9, 11, 5, 1, 1, 1, 0, 0, 0, 0, 1 },   /* 1x1 */
+        { 1, 8, 15, 12, 8, 3, 3, 2, 0, 0, 1, 1, 1 },   /* VAE downsample: stride 2, pad (0,1,0,1) */
+        { 1, 4, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1, 2 },     /* groups */
+        { 1, 64, 16, 16, 64, 3, 3, 1, 1, 1, 1, 1, 1 }, /* wider */
+        { 2, 5, 7, 6, 7, 2, 2, 2, 0, 0, 0, 0, 1 },     /* patchify-like */
+        { 1, 3, 9, 10, 4, 3, 1, 1, 1, 0, 2, 1, 1 },    /* 3x1 kernel, pads t1 l0 b2 r1 */
+        { 2, 2, 7, 11, 3, 1, 3, 2, 0, 2, 1, 0, 1 },    /* 1x3 kernel, stride 2, pads t0 l2 b1 r0 */
     };
     dit_err e = { 0 };
     ops_ctx *c = ops_ctx_new(&e);
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
         const cfg *f = &cfgs[i];
         ops_conv cv = { f->stride, f->pt, f->pl, f->pb, f->pr, f->groups };
-        const int OH = ops_conv_out(f->H, f->k, f->stride, f->pt, f->pb), OW = ops_conv_out(f->W, f->k, f->stride, f->pl, f->pr);
-        const size_t nx = (size_t)f->N * f->C * f->H * f->W, nw = (size_t)f->OC * (f->C / f->groups) * f->k * f->k;
+        const int OH = ops_conv_out(f->H, f->kh, f->stride, f->pt, f->pb), OW = ops_conv_out(f->W, f->kw, f->stride, f->pl, f->pr);
+        const size_t nx = (size_t)f->N * f->C * f->H * f->W, nw = (size_t)f->OC * (f->C / f->groups) * f->kh * f->kw;
         const size_t ny = (size_t)f->N * f->OC * OH * OW;
         float *x = rand_buf(nx, -1, 1), *w = rand_buf(nw, -1, 1), *b = rand_buf(f->OC, -1, 1);
         float *ref = malloc(ny * 4), *y = malloc(ny * 4), *xr = malloc(nx * 4), *wr = malloc(nw * 4), *refb = malloc(ny * 4);
         for (int dti = 0; dti < 2; dti++) {
             dtype dt = dti ? DT_BF16 : DT_F32;
             void *ws = store_as(dt, w, nw, wr);
-            tensor W = tensor_make(dt, ws, 4, (int64_t[]){ f->OC, f->C / f->groups, f->k, f->k });
+            tensor W = tensor_make(dt, ws, 4, (int64_t[]){ f->OC, f->C / f->groups, f->kh, f->kw });
             ops_ref_conv2d(ref, x, f->N, f->C, f->H, f->W, &W, b, &cv);
             CHECK(t, ops_conv2d(c, OPS_F32, y, x, f->N, f->C, f->H, f->W, &W, b, &cv) == DIT_OK, "%s", ops_ctx_err(c)->msg);
             double ef = scaled_err(y, ref, ny);
@@ -261,7 +297,7 @@ static void t_conv_vs_ref(tctx *t)
             free(ws);
         }
         /* naive twin: 1 vs 2 threads */
-        tensor W = tensor_make(DT_F32, w, 4, (int64_t[]){ f->OC, f->C / f->groups, f->k, f->k });
+        tensor W = tensor_make(DT_F32, w, 4, (int64_t[]){ f->OC, f->C / f->groups, f->kh, f->kw });
         cpu_set_threads(1);
         ops_ref_conv2d(ref, x, f->N, f->C, f->H, f->W, &W, b, &cv);
         cpu_set_threads(2);
@@ -292,6 +328,19 @@ static void t_attention_known(tctx *t)
         CHECK(t, o[0] == 1 && o[1] == 10 && fabsf(o[2] - 1.5f) < 1e-6f && fabsf(o[3] - 15) < 1e-5f, "%s causal: %g %g %g %g",
               ops_prec_name(p), o[0], o[1], o[2], o[3]);
     }
+    /* Per-head additive mask with q = 0, so the scores are the mask: head 0 [0, ln 2, -inf] gives
+     * weights [1/3, 2/3, 0], head 1 [ln 3, 0, 0] gives [3/5, 1/5, 1/5]. */
+    {
+        float q2[2] = { 0, 0 }, k2[6] = { 1, 2, 3, 4, 5, 6 }, v2[6] = { 1, 10, 4, 20, 100, 50 }, o2[2];
+        float m2[6] = { 0, logf(2.0f), -INFINITY, logf(3.0f), 0, 0 };
+        ops_attn am = { .n_q = 1, .n_kv = 3, .n_heads = 2, .head_dim = 1, .q_stride = 2, .k_stride = 2, .v_stride = 2,
+                        .o_stride = 2, .scale = 1.0f, .mask = m2, .mask_head_stride = 3 };
+        for (int p = 0; p < OPS_BF16; p++) {
+            ops_attention(c, (ops_prec)p, o2, q2, k2, v2, &am);
+            CHECK(t, fabsf(o2[0] - 3.0f) < 1e-5f && fabsf(o2[1] - 20.0f) < 1e-5f, "%s per-head mask: %g %g, want 3 20",
+                  ops_prec_name(p), o2[0], o2[1]);
+        }
+    }
     /* softmax weights: scores [0, ln 3] -> [1/4, 3/4]. */
     float q1[1] = { 1 }, k1[2] = { 0, logf(3.0f) }, v1[2] = { 4, 8 }, o1[1];
     ops_attn a1 = { .n_q = 1, .n_kv = 2, .n_heads = 1, .head_dim = 1, .q_stride = 1, .k_stride = 1, .v_stride = 1,
@@ -312,7 +361,9 @@ static void t_attention_vs_ref(tctx *t)
         { 33, 33, 3, 24, 0, 2, 1 },    /* T5: per-head additive bias, no scaling */
         { 700, 700, 2, 64, 0, 0, 0 },  /* several query and key tiles */
         { 150, 613, 3, 32, 0, 1, 0 },  /* cross attention, shared mask with -inf entries */
-        { 300, 300, 2, 40, 1, 0, 0 },  /* causal across tiles */
+        { 300, 300, 2, 40, 1, 0, 0 },  /* causal across query tiles */
+        { 513, 1100, 2, 32, 1, 0, 0 }, /* causal across query and key tiles, n_q != n_kv */
+        { 129, 530, 3, 72, 0, 2, 0 },  /* per-head mask across key tiles, head_dim 72 */
     };
     dit_err e = { 0 };
     ops_ctx *c = ops_ctx_new(&e);
@@ -354,13 +405,27 @@ static void t_attention_vs_ref(tctx *t)
         CHECK(t, ops_attention(c, OPS_BF16, o2, qkv, qkv + HD, qkv + 2 * HD, &a) == DIT_OK, "%s", ops_ctx_err(c)->msg);
         double eb = scaled_err(o2, ref, no);
         CHECK(t, eb < 2e-2, "cfg %zu: bf16 err %.3g", ci, eb);
+        /* Against a reference on bf16-rounded q, k, v only P's rounding to bf16 remains (relative
+         * 2^-9 per weight, unbiased): a tighter bound that catches truncation or a lost term. */
+        float *qkv_r = malloc(sizeof(float) * ntok * 3 * HD), *ref_r = malloc(no * 4);
+        round_bf16(qkv_r, qkv, (size_t)ntok * 3 * HD);
+        ops_ref_attention(ref_r, qkv_r, qkv_r + HD, qkv_r + 2 * HD, &a);
+        double er = scaled_err(o2, ref_r, no);
+        CHECK(t, er < 2.5e-3, "cfg %zu: bf16 err vs rounded-input ref %.3g", ci, er);
+        /* Rounding P is unbiased; truncating it would shrink every output by ~2^-9 on average. */
+        double dot = 0, nn = 0;
+        for (size_t i = 0; i < no; i++) dot += (double)o2[i] * ref_r[i], nn += (double)ref_r[i] * ref_r[i];
+        const double bias = nn > 0 ? dot / nn - 1 : 0;
+        if (f->nq * f->nk >= 1000) CHECK(t, fabs(bias) < 5e-4, "cfg %zu: bf16 output biased by %.3g", ci, bias);
+
+        free(qkv_r), free(ref_r);
         if (f->mask == 1) { /* row 5 fully masked: zeros on every path */
             double z = 0;
             for (int d = 0; d < HD; d++) z = fmax(z, fabs(ref[5 * HD + d]) + fabs(o[5 * HD + d]) + fabs(o2[5 * HD + d]));
             CHECK(t, z == 0, "cfg %zu: fully masked row not zero (%g)", ci, z);
         }
-        printf("  attention %dx%d H%d D%d%s: f32 err %.2e, bf16 err %.2e\n", f->nq, f->nk, f->H, f->D,
-               f->causal ? " causal" : f->mask ? " masked" : "", ef, eb);
+        printf("  attention %dx%d H%d D%d%s: f32 err %.2e, bf16 err %.2e (%.2e vs rounded inputs, bias %.1e)\n",
+               f->nq, f->nk, f->H, f->D, f->causal ? " causal" : f->mask ? " masked" : "", ef, eb, er, bias);
         free(qkv), free(mask), free(ref), free(o), free(o2);
     }
     ops_ctx_free(c);
