@@ -647,56 +647,107 @@ static inline __mmask16 lanes(int r)
 }
 #endif
 
-/* One row of the online softmax (see ops_attention). sr holds the raw scores q.k of bk keys, of
- * which the first nv are visible. On return the row of P = exp(scale sr + mask - m') is in sr (f32)
- * or in pb (bf16, when pb != NULL), zeros past nv; *l is updated to l e^(m - m') + sum P, and
- * *alpha = e^(m - m') rescales the accumulator; returns m'. Each row is reduced in one fixed order,
- * so results do not depend on the thread count. */
+/* 2^x for the online softmax, where x <= 0 or -inf: n = round(x), f = x - n in [-1/2, 1/2],
+ * 2^f = 1 + f P(f) with Cephes exp2f's degree-5 P (relative error 1.2e-8 on that interval),
+ * then times 2^n (x is clamped at -151 first, so 2^n underflows to 0 and -inf gives 0).
+ * Working in base 2 saves the multiply by log2 e of a natural exp: it is folded into the scale. */
+#define ATT_LOG2E 1.44269504088896341f
+#define ATT_E2_P0 1.535336188319500e-4f
+#define ATT_E2_P1 1.339887440266574e-3f
+#define ATT_E2_P2 9.618437357674640e-3f
+#define ATT_E2_P3 5.550332471162809e-2f
+#define ATT_E2_P4 2.402264791363012e-1f
+#define ATT_E2_P5 6.931472028550421e-1f
+
+static inline float att_exp2(float x)
+{
+    x = x > -151.0f ? x : -151.0f;
+    const float n = nearbyintf(x), f = x - n;
+    float p = fmaf(ATT_E2_P0, f, ATT_E2_P1);
+    p = fmaf(p, f, ATT_E2_P2);
+    p = fmaf(p, f, ATT_E2_P3);
+    p = fmaf(p, f, ATT_E2_P4);
+    p = fmaf(p, f, ATT_E2_P5);
+    return scalbnf(fmaf(p, f, 1.0f), (int)n);
+}
+
+#ifdef __AVX512F__
+static inline __m512 att_exp2_x16(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-151.0f));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(ATT_E2_P0), f, _mm512_set1_ps(ATT_E2_P1));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(ATT_E2_P2));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(ATT_E2_P3));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(ATT_E2_P4));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(ATT_E2_P5));
+    return _mm512_scalef_ps(_mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f)), n);
+}
+
+/* Round 16 floats to bf16 (nearest even; P is never NaN) and store the first lanes of mask k. */
+static inline void att_store_bf16(uint16_t *dst, __mmask16 k, __m512 p)
+{
+#ifdef __AVX512BF16__
+    _mm256_mask_storeu_epi16(dst, k, (__m256i)_mm512_cvtneps_pbh(p));
+#else
+    __m512i u = _mm512_castps_si512(p);
+    u = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                             _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
+    _mm256_mask_storeu_epi16(dst, k, _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16)));
+#endif
+}
+#endif
+
+/* One row of the online softmax (see ops_attention), in base 2: with c = scale log2 e, the
+ * row's logits are y = c s + log2(e) mask, and P = 2^(y - m') = exp(scale s + mask - m'/log2 e).
+ * sr holds the raw scores s = q.k of bk keys, of which the first nv are visible. On return the row
+ * of P is in sr (f32) or in pb (bf16, when pb != NULL), zeros past nv; *l is updated to
+ * l 2^(m - m') + sum P and *alpha = 2^(m - m') rescales the accumulator; returns m' (base-2
+ * units). Each row is reduced in one fixed order, so results do not depend on the thread count. */
 static float att_row_update(float *sr, uint16_t *pb, int nv, int bk, float scale, const float *mrow, float m, float *l,
                             float *alpha)
 {
+    const float c = scale * ATT_LOG2E;
     float mx = m, total = 0.0f;
 #ifdef __AVX512F__
-    const __m512 vs = _mm512_set1_ps(scale);
+    const __m512 vc = _mm512_set1_ps(c), vl2e = _mm512_set1_ps(ATT_LOG2E);
+    /* Row maximum. Without a mask and for c > 0, max(c s) = c max(s) exactly (rounding is
+     * monotonic), which saves a multiply per score. */
+    const int plain = !mrow && c > 0;
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     for (int j = 0; j < nv; j += 16) {
         const __mmask16 k = lanes(nv - j);
-        __m512 x = _mm512_mul_ps(vs, _mm512_maskz_loadu_ps(k, sr + j));
-        if (mrow) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, mrow + j));
+        __m512 x = _mm512_maskz_loadu_ps(k, sr + j);
+        if (!plain) x = mrow ? _mm512_fmadd_ps(x, vc, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, mrow + j), vl2e))
+                             : _mm512_mul_ps(x, vc);
         vmax = _mm512_mask_max_ps(vmax, k, vmax, x);
     }
-    const float bmax = _mm512_reduce_max_ps(vmax);
+    const float bmax = plain ? c * _mm512_reduce_max_ps(vmax) : _mm512_reduce_max_ps(vmax);
     mx = bmax > mx ? bmax : mx;
     if (mx != -INFINITY) {
-        const __m512 vm = _mm512_set1_ps(mx);
+        const __m512 vneg = _mm512_set1_ps(-mx);
         __m512 vsum = _mm512_setzero_ps();
         for (int j = 0; j < bk; j += 16) {
             const __mmask16 kb = lanes(bk - j);
             const __mmask16 kv = j < nv ? lanes(nv - j) : 0;
-            __m512 x = _mm512_mul_ps(vs, _mm512_maskz_loadu_ps(kv, sr + j)); /* recomputed: cheaper than a store */
-            if (mrow) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(kv, mrow + j));
-            __m512 p = ops__exp_f32x16(_mm512_sub_ps(x, vm));
-            p = _mm512_maskz_mov_ps(kv, p); /* invisible keys: 0 */
+            const __m512 s = _mm512_maskz_loadu_ps(kv, sr + j);
+            const __m512 off = mrow ? _mm512_fmadd_ps(_mm512_maskz_loadu_ps(kv, mrow + j), vl2e, vneg) : vneg;
+            const __m512 p = _mm512_maskz_mov_ps(kv, att_exp2_x16(_mm512_fmadd_ps(s, vc, off))); /* invisible: 0 */
             vsum = _mm512_add_ps(vsum, p);
-            if (pb) { /* round to nearest even, as f32_to_bf16 (P is never NaN) */
-                __m512i u = _mm512_castps_si512(p);
-                u = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
-                                                         _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
-                _mm256_mask_storeu_epi16(pb + j, kb, _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16)));
-            } else {
-                _mm512_mask_storeu_ps(sr + j, kb, p);
-            }
+            if (pb) att_store_bf16(pb + j, kb, p);
+            else _mm512_mask_storeu_ps(sr + j, kb, p);
         }
         total = _mm512_reduce_add_ps(vsum);
     }
 #else
     for (int j = 0; j < nv; j++) {
-        sr[j] = scale * sr[j] + (mrow ? mrow[j] : 0.0f);
-        mx = sr[j] > mx ? sr[j] : mx;
+        const float y = mrow ? fmaf(sr[j], c, mrow[j] * ATT_LOG2E) : sr[j] * c;
+        mx = y > mx ? y : mx;
     }
     if (mx != -INFINITY) {
         for (int j = 0; j < bk; j++) {
-            const float p = j < nv ? ops__exp_f32(sr[j] - mx) : 0.0f;
+            const float p = j < nv ? att_exp2(fmaf(sr[j], c, mrow ? fmaf(mrow[j], ATT_LOG2E, -mx) : -mx)) : 0.0f;
             total += p;
             if (pb) pb[j] = f32_to_bf16(p);
             else sr[j] = p;
@@ -709,21 +760,26 @@ static float att_row_update(float *sr, uint16_t *pb, int nv, int bk, float scale
         *alpha = 0.0f;
         return mx;
     }
-    *alpha = m == -INFINITY ? 0.0f : ops__exp_f32(m - mx);
+    *alpha = m == -INFINITY ? 0.0f : att_exp2(m - mx);
     *l = *l * *alpha + total;
     return mx;
 }
 
-/* Block sizes of the tiled kernel: queries per block (all heads at once) and keys per block. */
-#define ATT_BQ 128
-#define ATT_BK 512
+/* Block sizes of the tiled kernel: queries per block (all heads at once) and keys per block.
+ * bf16: 64 x 256 keeps the f32 scores of 24 heads (1.5 MiB) in L2, measured fastest of
+ * 32..256 x 128..512 (4096 tokens, 24 x 64); f32, whose matmuls are the larger cost, prefers
+ * 128 x 512. */
+#define ATT_BQ_BF16 64
+#define ATT_BK_BF16 256
+#define ATT_BQ_F32 128
+#define ATT_BK_F32 512
 
 /* Fast attention: for each block of queries, loop over key blocks with an online softmax
  * (Milakov & Gimelshein 2018; FlashAttention, Dao et al. 2022, Alg. 1):
  *   S = scale q k^T + mask;  m' = max(m, rowmax S);  P = exp(S - m');
  *   l = l e^(m - m') + rowsum P;  O = O e^(m - m') + P v;   and finally out = O / l.
- * Both products run through oneDNN as matmuls batched over heads, with strides that read the
- * head-interleaved [tokens, heads*head_dim] layout in place. Memory: [heads, BQ, BK] scores. */
+ * Both products run through oneDNN as matmuls batched over heads, on copies of q, k, v blocked
+ * so that each block is a dense [heads, rows, head_dim] array. Memory: [heads, BQ, BK] scores. */
 dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, const float *k, const float *v,
                          const ops_attn *a)
 {
@@ -737,6 +793,7 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
     const int bf = p == OPS_BF16, H = a->n_heads, D = a->head_dim, HD = H * D;
     const int NQ = a->n_q, NK = a->n_kv;
     const size_t es = bf ? 2 : 4;
+    const int qblk = bf ? ATT_BQ_BF16 : ATT_BQ_F32, kblk = bf ? ATT_BK_BF16 : ATT_BK_F32;
 
     /* Operands as copies in the matmul dtype, blocked so that each query or key block is a dense
      * [H, rows, D] array: oneDNN runs its AMX/brgemm kernels only on dense batches (strided,
@@ -744,10 +801,10 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
     void *Q = scratch_get(c, SCR_A, (size_t)NQ * HD * es), *K = scratch_get(c, SCR_B, (size_t)NK * HD * es),
          *V = scratch_get(c, SCR_C, (size_t)NK * HD * es);
     if (!Q || !K || !V) return c->err.code;
-    to_head_blocks(Q, q, NQ, H, D, a->q_stride, ATT_BQ, bf);
-    to_head_blocks(K, k, NK, H, D, a->k_stride, ATT_BK, bf);
-    to_head_blocks(V, v, NK, H, D, a->v_stride, ATT_BK, bf);
-    const int bq_max = NQ < ATT_BQ ? NQ : ATT_BQ, bk_max = NK < ATT_BK ? NK : ATT_BK;
+    to_head_blocks(Q, q, NQ, H, D, a->q_stride, qblk, bf);
+    to_head_blocks(K, k, NK, H, D, a->k_stride, kblk, bf);
+    to_head_blocks(V, v, NK, H, D, a->v_stride, kblk, bf);
+    const int bq_max = NQ < qblk ? NQ : qblk, bk_max = NK < kblk ? NK : kblk;
     float *S = scratch_get(c, SCR_D, sizeof(float) * H * bq_max * bk_max);
     void *P = scratch_get(c, SCR_E, es * H * bq_max * bk_max);
     float *O = scratch_get(c, SCR_F, sizeof(float) * H * bq_max * D * 2); /* accumulator + P v */
@@ -756,13 +813,13 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
     float *PV = O + (size_t)H * bq_max * D;
     const dnnl_data_type_t dt = bf ? dnnl_bf16 : dnnl_f32;
 
-    for (int i0 = 0; i0 < NQ; i0 += ATT_BQ) {
-        const int bq = NQ - i0 < ATT_BQ ? NQ - i0 : ATT_BQ;
+    for (int i0 = 0; i0 < NQ; i0 += qblk) {
+        const int bq = NQ - i0 < qblk ? NQ - i0 : qblk;
         for (int r = 0; r < H * bq; r++) ml[r] = -INFINITY, ml[H * bq + r] = 0;
         memset(O, 0, sizeof(float) * H * bq * D);
-        for (int j0 = 0; j0 < NK; j0 += ATT_BK) {
+        for (int j0 = 0; j0 < NK; j0 += kblk) {
             if (a->causal && j0 > i0 + bq - 1) break; /* every key of this and later blocks masked */
-            const int bk = NK - j0 < ATT_BK ? NK - j0 : ATT_BK;
+            const int bk = NK - j0 < kblk ? NK - j0 : kblk;
             /* S[h] = Q[h] K[h]^T : A = Q rows [i0, i0+bq) of head h; B[d][j] = K[j0+j][h*D+d]. */
             mm_spec s1;
             memset(&s1, 0, sizeof s1); /* the key is compared with memcmp: no stray padding bytes */
