@@ -56,6 +56,13 @@ typedef struct {
     dnnl_memory_t mem[MAX_ARGS];
     int arg[MAX_ARGS], n_mem;
     uint64_t last_use;
+    /* conv only: layout changes around the primitive, which runs on oneDNN's blocked layouts
+     * (its AMX kernels need them): 0 src in, 1 weights in, 2 dst out. prim NULL = same layout. */
+    struct {
+        dnnl_primitive_t prim;
+        dnnl_memory_t from, to;
+        size_t bytes; /* of the blocked side */
+    } re[3];
 } prim_entry;
 
 typedef struct {
@@ -109,6 +116,11 @@ static void entry_clear(prim_entry *en)
 {
     for (int i = 0; i < en->n_mem; i++) dnnl_memory_destroy(en->mem[i]);
     if (en->prim) dnnl_primitive_destroy(en->prim);
+    for (int i = 0; i < 3; i++) {
+        if (en->re[i].prim) dnnl_primitive_destroy(en->re[i].prim);
+        if (en->re[i].from) dnnl_memory_destroy(en->re[i].from);
+        if (en->re[i].to) dnnl_memory_destroy(en->re[i].to);
+    }
     memset(en, 0, sizeof *en);
 }
 
@@ -533,6 +545,85 @@ void ops_ref_conv2d(float *y, const float *x, int N, int C, int H, int W, const 
         }
 }
 
+/* Stage i of en: reorder from -> to (in: from = user buffer; out: to = user buffer). */
+static dnnl_status_t reorder_run(ops_ctx *c, prim_entry *en, int i, void *from, void *to)
+{
+    dnnl_memory_set_data_handle(en->re[i].from, from);
+    dnnl_memory_set_data_handle(en->re[i].to, to);
+    dnnl_exec_arg_t a[2] = { { DNNL_ARG_FROM, en->re[i].from }, { DNNL_ARG_TO, en->re[i].to } };
+    dnnl_status_t st = dnnl_primitive_execute(en->re[i].prim, c->stream, 2, a);
+    return st == dnnl_success ? dnnl_stream_wait(c->stream) : st;
+}
+
+/* A reorder between user layout u and the primitive's layout k (stage i; out = k to u), or
+ * none when they are the same. */
+static dit_status reorder_make(ops_ctx *c, prim_entry *en, int i, const dnnl_memory_desc_t *u,
+                               const dnnl_memory_desc_t *k, int out)
+{
+    if (dnnl_memory_desc_equal(u, k)) return DIT_OK;
+    const dnnl_memory_desc_t *from = out ? k : u, *to = out ? u : k;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, from, c->engine, to, c->engine, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_create(&en->re[i].prim, pd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (st == dnnl_success) st = dnnl_memory_create(&en->re[i].from, from, c->engine, DNNL_MEMORY_NONE);
+    if (st == dnnl_success) st = dnnl_memory_create(&en->re[i].to, to, c->engine, DNNL_MEMORY_NONE);
+    if (st != dnnl_success) return dnnl_fail(c, "reorder", st);
+    en->re[i].bytes = dnnl_memory_desc_get_size(k);
+    return DIT_OK;
+}
+
+/* The convolution of s on the layouts oneDNN prefers (format "any"), with reorders from and to
+ * the user's plain NCHW / OIHW (GOIHW) layouts. */
+static dit_status conv_make(ops_ctx *c, prim_entry *en, const conv_spec *s)
+{
+    const dnnl_data_type_t dt = (dnnl_data_type_t)s->tw;
+    const int64_t OH = ops_conv_out((int)s->H, (int)s->kh, (int)s->stride, (int)s->pt, (int)s->pb);
+    const int64_t OW = ops_conv_out((int)s->W, (int)s->kw, (int)s->stride, (int)s->pl, (int)s->pr);
+    const int64_t G = s->groups;
+    dnnl_dims_t dsrc = { s->N, s->C, s->H, s->W }, ddst = { s->N, s->OC, OH, OW }, dbias = { s->OC };
+    dnnl_dims_t dw4 = { s->OC, s->C, s->kh, s->kw }, dw5 = { G, s->OC / G, s->C / G, s->kh, s->kw };
+    dnnl_memory_desc_t usrc, uw, udst, mb, asrc, aw, adst;
+    const int nw = G > 1 ? 5 : 4;
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&usrc, 4, dsrc, dnnl_f32, dnnl_nchw);
+    if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&udst, 4, ddst, dnnl_f32, dnnl_nchw);
+    if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&mb, 1, dbias, dnnl_f32, dnnl_a);
+    if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&uw, nw, G > 1 ? dw5 : dw4, dt, G > 1 ? dnnl_goihw : dnnl_oihw);
+    if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&asrc, 4, dsrc, dt, dnnl_format_tag_any);
+    if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&adst, 4, ddst, dnnl_f32, dnnl_format_tag_any);
+    if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&aw, nw, G > 1 ? dw5 : dw4, dt, dnnl_format_tag_any);
+    if (st != dnnl_success) return dnnl_fail(c, "conv memory descriptor", st);
+    dnnl_convolution_desc_t cd;
+    dnnl_dims_t strides = { s->stride, s->stride }, pl = { s->pt, s->pl }, pr = { s->pb, s->pr };
+    st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &asrc, &aw,
+                                            s->bias ? &mb : NULL, &adst, strides, pl, pr);
+    if (st != dnnl_success) return dnnl_fail(c, "convolution descriptor", st);
+    dnnl_primitive_desc_t pd = NULL;
+    st = dnnl_primitive_desc_create(&pd, &cd, NULL, c->engine, NULL);
+    if (st != dnnl_success) return dnnl_fail(c, "convolution primitive descriptor", st);
+    const dnnl_memory_desc_t ksrc = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t kw = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t kdst = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    st = dnnl_primitive_create(&en->prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (st != dnnl_success) {
+        en->prim = NULL;
+        return dnnl_fail(c, "convolution primitive", st);
+    }
+    const dnnl_memory_desc_t *mds[4] = { &ksrc, &kw, &kdst, &mb };
+    const int args[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
+    for (int i = 0; i < (s->bias ? 4 : 3); i++) {
+        if ((st = dnnl_memory_create(&en->mem[i], mds[i], c->engine, DNNL_MEMORY_NONE)) != dnnl_success)
+            return dnnl_fail(c, "memory", st);
+        en->arg[i] = args[i];
+        en->n_mem = i + 1;
+    }
+    dit_status r = reorder_make(c, en, 0, &usrc, &ksrc, 0);
+    if (!r) r = reorder_make(c, en, 1, &uw, &kw, 0);
+    if (!r) r = reorder_make(c, en, 2, &udst, &kdst, 1);
+    return r;
+}
+
 dit_status ops_conv2d(ops_ctx *c, ops_prec p, float *y, const float *x, int N, int C, int H, int W, const tensor *w,
                       const float *b, const ops_conv *cv)
 {
@@ -551,15 +642,6 @@ dit_status ops_conv2d(ops_ctx *c, ops_prec p, float *y, const float *x, int N, i
         return DIT_OK;
     }
     const int bf = p == OPS_BF16;
-    const int64_t OH = ops_conv_out(H, kh, cv->stride, cv->pad_t, cv->pad_b);
-    const int64_t OW = ops_conv_out(W, kw, cv->stride, cv->pad_l, cv->pad_r);
-    const void *src = x;
-    if (bf) {
-        uint16_t *xb = scratch_get(c, SCR_A, (size_t)N * C * H * W * 2);
-        if (!xb) return c->err.code;
-        to_bf16(xb, x, (int64_t)N * C, (int64_t)H * W, (int64_t)H * W);
-        src = xb;
-    }
     const void *wt = weights_as(c, SCR_B, w, bf ? DT_BF16 : DT_F32, (size_t)tensor_numel(w));
     if (!wt) return c->err.code;
 
@@ -567,33 +649,32 @@ dit_status ops_conv2d(ops_ctx *c, ops_prec p, float *y, const float *x, int N, i
                           bf ? dnnl_bf16 : dnnl_f32, b != NULL }; /* no padding: 13 int64 + 2 int */
     prim_entry *en = cache_lookup(c, PRIM_CONV, &s, sizeof s);
     if (!en->prim) {
-        const dnnl_data_type_t dt = bf ? dnnl_bf16 : dnnl_f32;
-        dnnl_memory_desc_t msrc, mw, mb, mdst;
-        dnnl_dims_t dsrc = { N, C, H, W }, ddst = { N, OC, OH, OW }, dbias = { OC };
-        dnnl_dims_t dw4 = { OC, C, kh, kw }, dw5 = { G, OC / G, C / G, kh, kw };
-        dnnl_status_t st = dnnl_memory_desc_init_by_tag(&msrc, 4, dsrc, dt, dnnl_nchw);
-        if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&mdst, 4, ddst, dnnl_f32, dnnl_nchw);
-        if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&mb, 1, dbias, dnnl_f32, dnnl_a);
-        if (st == dnnl_success)
-            st = G > 1 ? dnnl_memory_desc_init_by_tag(&mw, 5, dw5, dt, dnnl_goihw)
-                       : dnnl_memory_desc_init_by_tag(&mw, 4, dw4, dt, dnnl_oihw);
-        if (st != dnnl_success) return dnnl_fail(c, "conv memory descriptor", st);
-        dnnl_convolution_desc_t cd;
-        dnnl_dims_t strides = { cv->stride, cv->stride }, pl = { cv->pad_t, cv->pad_l }, pr = { cv->pad_b, cv->pad_r };
-        st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &msrc, &mw,
-                                                b ? &mb : NULL, &mdst, strides, pl, pr);
-        if (st != dnnl_success) return dnnl_fail(c, "convolution descriptor", st);
-        const dnnl_memory_desc_t *mds[4] = { &msrc, &mw, &mdst, &mb };
-        const int args[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
-        dit_status r = entry_make(c, en, &cd, mds, args, b ? 4 : 3);
-        if (r) return r;
+        dit_status r = conv_make(c, en, &s);
+        if (r) {
+            entry_clear(en);
+            return r;
+        }
         en->kind = PRIM_CONV;
         en->threads = max_threads();
         en->key.conv = s;
         en->last_use = ++c->tick;
     }
-    void *ptrs[4] = { (void *)src, (void *)wt, y, (void *)b };
-    return entry_run(c, en, ptrs);
+    /* x (NCHW f32) -> blocked compute dtype; plain weights -> blocked; conv; blocked f32 -> y */
+    void *blk[3] = { NULL, NULL, NULL };
+    static const int slot[3] = { SCR_A, SCR_C, SCR_D };
+    for (int i = 0; i < 3; i++)
+        if (en->re[i].prim && !(blk[i] = scratch_get(c, slot[i], en->re[i].bytes))) return c->err.code;
+    const void *user[3] = { x, wt, y };
+    dnnl_status_t st = dnnl_success;
+    for (int i = 0; i < 2 && st == dnnl_success; i++)
+        if (en->re[i].prim) st = reorder_run(c, en, i, (void *)user[i], blk[i]);
+    if (st != dnnl_success) return dnnl_fail(c, "conv input reorder", st);
+    void *ptrs[4] = { blk[0] ? blk[0] : (void *)x, blk[1] ? blk[1] : (void *)wt, blk[2] ? blk[2] : y, (void *)b };
+    dit_status r = entry_run(c, en, ptrs);
+    if (r) return r;
+    if (en->re[2].prim && (st = reorder_run(c, en, 2, blk[2], y)) != dnnl_success)
+        return dnnl_fail(c, "conv output reorder", st);
+    return DIT_OK;
 }
 
 /* ------------------------------------------------------------------ attention */

