@@ -137,7 +137,7 @@ static void freq_case(tctx *t, gcase *g)
         const int n = (int)in->numel;
         float *got = malloc(sizeof(float) * n * DIT_FREQ_DIM);
         dit_timestep_freq(got, in->data, n, flux ? 1000.0f : 1.0f); /* README section 4 table */
-        double err, bound;
+        double err = INFINITY, bound = 0;
         CHECK(t, want->numel == (uint64_t)n * DIT_FREQ_DIM && within(g, pairs[k][1], got, want->data, want->numel, &err, &bound),
               "%s %s: err %.3g > %.3g", g->dir, pairs[k][1], err, bound);
         printf("  %-28s %-11s err %.2e\n", g->dir + strlen(test_golden_dir()) + 1, pairs[k][1], err);
