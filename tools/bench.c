@@ -105,8 +105,8 @@ int cmd_bench(int argc, char **argv)
     int reps = 5;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: dit bench [--reps N]\n\nGFLOP/s of the f32 and bf16 linear at transformer shapes and of\n"
-                   "attention (4096 tokens, 24 heads x 64), each also as a fraction of the bf16 matmul peak\n"
+            printf("usage: dit bench [--reps N]\n\nGFLOP/s of the f32 and bf16 linear at transformer shapes, of\n"
+                   "attention (4096 tokens, 24 heads x 64) and of VAE-stage 3x3 convolutions, each also as a\nfraction of the bf16 matmul peak "
                    "measured in the same run. Threads follow OMP_NUM_THREADS.\n  --reps N   runs per "
                    "measurement, best kept [%d]\n",
                    reps);
