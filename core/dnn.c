@@ -958,13 +958,14 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
 
 double ops_bench_matmul_bf16(ops_ctx *c, int M, int N, int K, int reps)
 {
-    uint16_t *a = malloc((size_t)M * K * 2), *w = malloc((size_t)N * K * 2);
-    float *y = malloc(sizeof(float) * M * N);
+    /* 64-byte aligned like the context scratch that ops_linear_packed reads from */
+    uint16_t *a = aligned_alloc(64, ((size_t)M * K * 2 + 63) / 64 * 64), *w = malloc((size_t)N * K * 2);
+    float *y = aligned_alloc(64, (sizeof(float) * M * N + 63) / 64 * 64);
     ops_weight *pw = NULL;
     double best = INFINITY;
     if (a && w && y) {
-        for (size_t i = 0; i < (size_t)M * K; i++) a[i] = f32_to_bf16((float)(i % 7) - 3.0f);
-        for (size_t i = 0; i < (size_t)N * K; i++) w[i] = f32_to_bf16((float)(i % 5) - 2.0f);
+        for (size_t i = 0; i < (size_t)M * K; i++) a[i] = f32_to_bf16((float)(i * 2654435761u % 1999) / 1000.0f - 1.0f);
+        for (size_t i = 0; i < (size_t)N * K; i++) w[i] = f32_to_bf16((float)(i * 40503u % 1999) / 1000.0f - 1.0f);
         tensor W = tensor_make(DT_BF16, w, 2, (int64_t[]){ N, K });
         if (!ops_weight_pack(c, &W, &pw)) {
             for (int r = 0; r <= reps; r++) { /* the first run creates the primitive */

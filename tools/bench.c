@@ -20,7 +20,7 @@ static double now(void)
 
 static float *rand_floats(size_t n, unsigned seed)
 {
-    float *p = malloc(n * sizeof *p);
+    float *p = aligned_alloc(64, (n * sizeof *p + 63) / 64 * 64); /* run state is 64-byte aligned (arena) */
     if (!p) return NULL;
     uint32_t s = seed * 2654435761u + 1;
     for (size_t i = 0; i < n; i++) {
@@ -38,7 +38,8 @@ typedef struct {
 /* Best seconds of one y = x W^T linear, M x N x K; packed = bf16 with an ops_weight. */
 static double time_linear(bench *b, ops_prec p, int packed, int M, int N, int K)
 {
-    float *x = rand_floats((size_t)M * K, 1), *w = rand_floats((size_t)N * K, 2), *y = malloc(sizeof(float) * M * N);
+    float *x = rand_floats((size_t)M * K, 1), *w = rand_floats((size_t)N * K, 2);
+    float *y = aligned_alloc(64, (sizeof(float) * M * N + 63) / 64 * 64); /* as run state is (arena) */
     uint16_t *wb = malloc(sizeof(uint16_t) * N * K);
     double best = INFINITY;
     if (x && w && y && wb) {
@@ -62,7 +63,7 @@ static double time_linear(bench *b, ops_prec p, int packed, int M, int N, int K)
 /* Best seconds of one 3x3 convolution, C -> C channels, padding 1, on an H x W image. */
 static double time_conv(bench *b, ops_prec p, int C, int H, int W)
 {
-    float *x = rand_floats((size_t)C * H * W, 4), *w = rand_floats((size_t)C * C * 9, 5), *y = malloc(sizeof(float) * C * H * W);
+    float *x = rand_floats((size_t)C * H * W, 4), *w = rand_floats((size_t)C * C * 9, 5), *y = rand_floats((size_t)C * H * W, 6);
     uint16_t *wb = malloc(sizeof(uint16_t) * C * C * 9);
     double best = INFINITY;
     if (x && w && y && wb) {
@@ -84,7 +85,7 @@ static double time_conv(bench *b, ops_prec p, int C, int H, int W)
 static double time_attention(bench *b, ops_prec p, int n, int H, int D)
 {
     const int HD = H * D;
-    float *qkv = rand_floats((size_t)n * 3 * HD, 3), *o = malloc(sizeof(float) * n * HD);
+    float *qkv = rand_floats((size_t)n * 3 * HD, 3), *o = rand_floats((size_t)n * HD, 7);
     double best = INFINITY;
     if (qkv && o) {
         ops_attn a = { .n_q = n, .n_kv = n, .n_heads = H, .head_dim = D, .q_stride = 3 * HD, .k_stride = 3 * HD,
@@ -135,6 +136,7 @@ int cmd_bench(int argc, char **argv)
     static const int lin[][3] = { { 4096, 1536, 1536 }, { 4096, 6144, 1536 }, { 1024, 1536, 1536 } };
     static const int big[][3] = { { 4096, 4096, 4096 }, { 8192, 2048, 2048 } };
     double peak = 0;
+    ops_bench_matmul_bf16(b.ctx, 4096, 4096, 4096, 3); /* warm-up: clocks up, pages touched */
     for (int i = 0; i < 5; i++) {
         const int *sh = i < 3 ? lin[i] : big[i - 3];
         double g = 2.0 * sh[0] * sh[1] * sh[2] / ops_bench_matmul_bf16(b.ctx, sh[0], sh[1], sh[2], 2 * reps + 5) / 1e9;
