@@ -470,6 +470,13 @@ dit_status ops_linear_packed(ops_ctx *c, float *y, const float *x, int64_t M, co
     return packed_run(c, y, xa, M, W, b);
 }
 
+dit_status ops_linear_packed_bf16(ops_ctx *c, float *y, const uint16_t *xb, int64_t M, const ops_weight *W,
+                                  const float *b)
+{
+    if (M <= 0) return M == 0 ? DIT_OK : err_set(&c->err, DIT_E_ARG, "ops: packed linear with %lld rows", (long long)M);
+    return packed_run(c, y, xb, M, W, b);
+}
+
 /* y = xa W^T + b with xa already bf16 [M, K]. */
 static dit_status packed_run(ops_ctx *c, float *y, const uint16_t *xa, int64_t M, const ops_weight *W, const float *b)
 {

@@ -67,6 +67,24 @@ void ops_ref_layernorm(float *y, const float *x, const float *w, const float *b,
     }
 }
 
+void ops_ref_layernorm_bf16(uint16_t *y, const float *x, const float *w, const float *b, int64_t rows, int dim,
+                            float eps)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * dim;
+        double mean = 0, var = 0;
+        for (int j = 0; j < dim; j++) mean += xr[j];
+        mean /= dim;
+        for (int j = 0; j < dim; j++) var += ((double)xr[j] - mean) * ((double)xr[j] - mean);
+        var /= dim;
+        const double rstd = 1.0 / sqrt(var + (double)eps);
+        for (int j = 0; j < dim; j++) {
+            const double v = ((double)xr[j] - mean) * rstd;
+            y[r * dim + j] = f32_to_bf16((float)(v * (w ? w[j] : 1.0) + (b ? b[j] : 0.0)));
+        }
+    }
+}
+
 /* x, y: [rows, dim]; w: [dim] or NULL. y = x / sqrt(mean(x^2) + eps) * w. */
 void ops_ref_rmsnorm(float *y, const float *x, const float *w, int64_t rows, int dim, float eps)
 {
@@ -344,6 +362,26 @@ void ops_layernorm(float *y, const float *x, const float *w, const float *b, int
         const float mh = (float)mean;
         norm_apply(y + r * dim, xr, (size_t)dim, mh, (float)(mean - mh), (float)(1.0 / sqrt(var + (double)eps)), w,
                    b, 1.0f, 0.0f);
+    }
+}
+
+/* ops_layernorm, rounded to bf16 as it is written: the input of a packed bf16 linear, without
+ * an f32 round trip through memory. Each row is normalised in 256-float chunks on the stack. */
+void ops_layernorm_bf16(uint16_t *y, const float *x, const float *w, const float *b, int64_t rows, int dim, float eps)
+{
+    if (dim <= 0) return;
+    OMP_FOR
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * dim;
+        const double mean = sum_f64(xr, (size_t)dim) / dim;
+        const double var = sumsq_f64(xr, (size_t)dim, mean) / dim; /* biased */
+        const float mh = (float)mean, ml = (float)(mean - mh), rs = (float)(1.0 / sqrt(var + (double)eps));
+        float chunk[256];
+        for (int j = 0; j < dim; j += 256) {
+            const int n = dim - j < 256 ? dim - j : 256;
+            norm_apply(chunk, xr + j, (size_t)n, mh, ml, rs, w ? w + j : NULL, b ? b + j : NULL, 1.0f, 0.0f);
+            cvt_f32_to_bf16(y + r * dim + j, chunk, (size_t)n);
+        }
     }
 }
 

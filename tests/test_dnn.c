@@ -201,6 +201,12 @@ static void t_linear_packed(tctx *t)
                 for (int m = 0; m < M; m++)
                     for (int n = 0; n < N; n++) eb = fmax(eb, fabs((y[m * N + n] - b[n]) - y2[m * N + n]));
                 CHECK(t, eb < 1e-4, "packed without bias differs by more than the bias: %g", eb);
+                /* bf16 input given directly: the same numbers */
+                uint16_t *xb = malloc(sizeof(uint16_t) * M * K);
+                cvt_f32_to_bf16(xb, x, (size_t)M * K);
+                CHECK(t, ops_linear_packed_bf16(c, y2, xb, M, pw, b) == DIT_OK && !memcmp(y, y2, sizeof(float) * M * N),
+                      "packed with bf16 input differs");
+                free(xb);
                 /* same numbers as the plain bf16 path */
                 ops_linear(c, OPS_BF16, y2, x, M, K, &W, b, N);
                 CHECK(t, scaled_err(y2, y, (size_t)M * N) < 2e-6, "packed vs plain bf16 differ");

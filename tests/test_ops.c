@@ -245,6 +245,50 @@ static void t_activations(tctx *t)
 
 /* ---------------------------------------------------------------- norms */
 
+/* LayerNorm to bf16: the fast kernel rounds an f32 value within ~1e-6 of the twin's, so the two
+ * bf16 results may differ only where that value sits at a rounding boundary: by one bf16 step
+ * (up to 2^-7 relative), or by the f32 difference itself near zero, where bf16 steps are tiny. */
+static void t_layernorm_bf16(tctx *t)
+{
+    static const int dims[] = { 1, 7, 255, 256, 257, 1536, 3072 };
+    const int rows = 9;
+    float *x = malloc(sizeof(float) * rows * 3072), *w = malloc(sizeof(float) * 3072), *b = malloc(sizeof(float) * 3072);
+    uint16_t *y = malloc(2 * rows * 3072), *z = malloc(2 * rows * 3072), *y1 = malloc(2 * rows * 3072);
+    trng r = { test_seed(23) };
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        const int dim = dims[di];
+        const size_t n = (size_t)rows * dim;
+        trng_fill(&r, x, n, -3, 5);
+        trng_fill(&r, w, (size_t)dim, 0.5f, 1.5f); /* adaLN: w = 1 + scale, b = shift */
+        trng_fill(&r, b, (size_t)dim, -1, 1);
+        ops_layernorm_bf16(y, x, w, b, rows, dim, 1e-6f);
+        ops_ref_layernorm_bf16(z, x, w, b, rows, dim, 1e-6f);
+        int bad = 0, diff = 0;
+        for (size_t i = 0; i < n; i++) {
+            const float a = bf16_to_f32(y[i]), c = bf16_to_f32(z[i]);
+            if (fabsf(a - c) > fabsf(c) * (1.0f / 128) + 2e-6f) {
+                if (!bad) printf("  layernorm_bf16 dim %d [%zu]: %.9g vs twin %.9g\n", dim, i, a, c);
+                bad++;
+            }
+            diff += y[i] != z[i];
+        }
+        CHECK(t, bad == 0, "layernorm_bf16 dim %d: %d values off by more than one bf16 step", dim, bad);
+        CHECK(t, diff * 100 <= (int)n, "layernorm_bf16 dim %d: %d of %zu values differ", dim, diff, n);
+        /* the twin really is LayerNorm then rounding: compare with ops_ref_layernorm */
+        float *f = malloc(sizeof(float) * n);
+        ops_ref_layernorm(f, x, w, b, rows, dim, 1e-6f);
+        int same = 1;
+        for (size_t i = 0; i < n; i++) same &= z[i] == f32_to_bf16(f[i]);
+        CHECK(t, same, "ref layernorm_bf16 dim %d is not bf16(ref layernorm)", dim);
+        free(f);
+        cpu_set_threads(1);
+        ops_layernorm_bf16(y1, x, w, b, rows, dim, 1e-6f);
+        cpu_set_threads(2);
+        CHECK(t, !memcmp(y, y1, 2 * n), "layernorm_bf16 dim %d differs between 1 and 2 threads", dim);
+    }
+    free(x), free(w), free(b), free(y), free(z), free(y1);
+}
+
 static void t_layernorm(tctx *t)
 {
     static const int64_t rows_[] = { 1, 3, 17, 64 };
@@ -643,6 +687,7 @@ int main(void)
     RUN(&t, t_exp);
     RUN(&t, t_activations);
     RUN(&t, t_layernorm);
+    RUN(&t, t_layernorm_bf16);
     RUN(&t, t_rmsnorm);
     RUN(&t, t_groupnorm);
     RUN(&t, t_softmax);
