@@ -119,6 +119,15 @@ void ops_ref_gelu_tanh(float *y, const float *x, size_t n)
     }
 }
 
+void ops_ref_gelu_tanh_bf16(uint16_t *y, const float *x, size_t n)
+{
+    const double c = sqrt(2.0 / 3.14159265358979323846);
+    for (size_t i = 0; i < n; i++) {
+        const double v = x[i], u = c * (v + 0.044715 * v * v * v);
+        y[i] = f32_to_bf16((float)(v / (1.0 + exp(-2.0 * u))));
+    }
+}
+
 /* x sigmoid(1.702 x) = x / (1 + exp(-1.702 x)). */
 void ops_ref_quick_gelu(float *y, const float *x, size_t n)
 {
@@ -273,6 +282,32 @@ static void ew_run(void (*span)(float *, const float *, size_t), float *y, const
 void ops_exp(float *y, const float *x, size_t n) { ew_run(span_exp, y, x, n); }
 void ops_gelu(float *y, const float *x, size_t n) { ew_run(span_gelu, y, x, n); }
 void ops_gelu_tanh(float *y, const float *x, size_t n) { ew_run(span_gelu_tanh, y, x, n); }
+
+/* gelu_tanh rounded to bf16 as it is written (the input of the MLP's second, packed linear):
+ * 256-float chunks on the stack, so no f32 copy goes through memory. */
+static void span_gelu_tanh_bf16(uint16_t *y, const float *x, size_t n)
+{
+    float chunk[256];
+    for (size_t i = 0; i < n; i += 256) {
+        const size_t len = n - i < 256 ? n - i : 256;
+        span_gelu_tanh(chunk, x + i, len);
+        cvt_f32_to_bf16(y + i, chunk, len);
+    }
+}
+
+void ops_gelu_tanh_bf16(uint16_t *y, const float *x, size_t n)
+{
+    const size_t nb = (n + EW_BLOCK - 1) / EW_BLOCK;
+    if (nb < 2 || in_parallel()) {
+        span_gelu_tanh_bf16(y, x, n);
+        return;
+    }
+    OMP_FOR
+    for (size_t bi = 0; bi < nb; bi++) {
+        const size_t i0 = bi * EW_BLOCK;
+        span_gelu_tanh_bf16(y + i0, x + i0, n - i0 < EW_BLOCK ? n - i0 : EW_BLOCK);
+    }
+}
 void ops_quick_gelu(float *y, const float *x, size_t n) { ew_run(span_quick_gelu, y, x, n); }
 void ops_silu(float *y, const float *x, size_t n) { ew_run(span_silu, y, x, n); }
 

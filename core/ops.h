@@ -41,6 +41,9 @@ void ops_ref_gelu(float *y, const float *x, size_t n);
 /* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 void ops_gelu_tanh(float *y, const float *x, size_t n);
 void ops_ref_gelu_tanh(float *y, const float *x, size_t n);
+/* gelu_tanh rounded to bf16 (nearest even): the input of a packed bf16 linear (MLP fc2). */
+void ops_gelu_tanh_bf16(uint16_t *y, const float *x, size_t n);
+void ops_ref_gelu_tanh_bf16(uint16_t *y, const float *x, size_t n);
 /* quick_gelu (CLIP-L): x * sigmoid(1.702 x). */
 void ops_quick_gelu(float *y, const float *x, size_t n);
 void ops_ref_quick_gelu(float *y, const float *x, size_t n);

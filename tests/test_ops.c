@@ -243,6 +243,38 @@ static void t_activations(tctx *t)
     free(x), free(y), free(z), free(w);
 }
 
+/* gelu_tanh to bf16: the fast value is within 4 ulp of the twin's before rounding, so the bf16
+ * results differ by at most one bf16 step (2^-7 relative), and rarely. */
+static void t_gelu_tanh_bf16(tctx *t)
+{
+    const size_t lens[] = { 1, 17, 256, 257, 16384 * 2 + 3 };
+    const size_t nmax = 16384 * 2 + 3;
+    float *x = malloc(sizeof(float) * nmax), *f = malloc(sizeof(float) * nmax);
+    uint16_t *y = malloc(2 * nmax), *z = malloc(2 * nmax), *y1 = malloc(2 * nmax);
+    trng r = { test_seed(29) };
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const size_t n = lens[li];
+        trng_fill(&r, x, n, -6, 6);
+        ops_gelu_tanh_bf16(y, x, n);
+        ops_ref_gelu_tanh_bf16(z, x, n);
+        ops_ref_gelu_tanh(f, x, n);
+        int bad = 0, diff = 0, twin = 1;
+        for (size_t i = 0; i < n; i++) {
+            const float a = bf16_to_f32(y[i]), c = bf16_to_f32(z[i]);
+            bad += fabsf(a - c) > fabsf(c) * (1.0f / 128) + 1e-30f;
+            diff += y[i] != z[i];
+            twin &= z[i] == f32_to_bf16(f[i]);
+        }
+        CHECK(t, bad == 0 && diff * 100 <= (int)n, "gelu_tanh_bf16 n %zu: %d off, %d differ", n, bad, diff);
+        CHECK(t, twin, "ref gelu_tanh_bf16 is not bf16(ref gelu_tanh)");
+        cpu_set_threads(1);
+        ops_gelu_tanh_bf16(y1, x, n);
+        cpu_set_threads(2);
+        CHECK(t, !memcmp(y, y1, 2 * n), "gelu_tanh_bf16 n %zu differs between 1 and 2 threads", n);
+    }
+    free(x), free(f), free(y), free(z), free(y1);
+}
+
 /* ---------------------------------------------------------------- norms */
 
 /* LayerNorm to bf16: the fast kernel rounds an f32 value within ~1e-6 of the twin's, so the two
@@ -686,6 +718,7 @@ int main(void)
 #endif
     RUN(&t, t_exp);
     RUN(&t, t_activations);
+    RUN(&t, t_gelu_tanh_bf16);
     RUN(&t, t_layernorm);
     RUN(&t, t_layernorm_bf16);
     RUN(&t, t_rmsnorm);
