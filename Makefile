@@ -29,7 +29,7 @@ ifeq ($(OPENMP),1)
   CFLAGS_BASE += -fopenmp
   OMP_LIBS := -fopenmp
 endif
-# No -ffast-math: the golden tolerances need IEEE arithmetic (and -std=c11 keeps FMA contraction off in gcc).
+# No fast-math flags: the golden tolerances need IEEE arithmetic (and -std=c11 keeps FMA contraction off in gcc).
 CFLAGS   ?= -O3 -g
 LIBS     := -ldnnl $(PKG_LIBS) -lpng -lcjson -lz -lm $(OMP_LIBS)
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

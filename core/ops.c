@@ -384,6 +384,17 @@ static void norm_apply(float *y, const float *x, size_t n, float mh, float ml, f
     }
 }
 
+/* LayerNorm statistics of one row: the mean as mh + ml (high and low parts, see norm_apply) and
+ * rs = 1 / sqrt(var + eps), biased variance; two passes in double. */
+static void row_stats(const float *xr, int dim, float eps, float *mh, float *ml, float *rs)
+{
+    const double mean = sum_f64(xr, (size_t)dim) / dim;
+    const double var = sumsq_f64(xr, (size_t)dim, mean) / dim;
+    *mh = (float)mean;
+    *ml = (float)(mean - *mh);
+    *rs = (float)(1.0 / sqrt(var + (double)eps));
+}
+
 /* x, y: [rows, dim]; w, b: [dim] or NULL. One row per work item: mean, then the centred sum
  * of squares (two passes, double), then y = (x - mean) * rstd * w + b in f32. */
 void ops_layernorm(float *y, const float *x, const float *w, const float *b, int64_t rows, int dim, float eps)
@@ -392,11 +403,9 @@ void ops_layernorm(float *y, const float *x, const float *w, const float *b, int
     OMP_FOR
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * dim;
-        const double mean = sum_f64(xr, (size_t)dim) / dim;
-        const double var = sumsq_f64(xr, (size_t)dim, mean) / dim; /* biased */
-        const float mh = (float)mean;
-        norm_apply(y + r * dim, xr, (size_t)dim, mh, (float)(mean - mh), (float)(1.0 / sqrt(var + (double)eps)), w,
-                   b, 1.0f, 0.0f);
+        float mh, ml, rs;
+        row_stats(xr, dim, eps, &mh, &ml, &rs);
+        norm_apply(y + r * dim, xr, (size_t)dim, mh, ml, rs, w, b, 1.0f, 0.0f);
     }
 }
 
@@ -408,10 +417,8 @@ void ops_layernorm_bf16(uint16_t *y, const float *x, const float *w, const float
     OMP_FOR
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * dim;
-        const double mean = sum_f64(xr, (size_t)dim) / dim;
-        const double var = sumsq_f64(xr, (size_t)dim, mean) / dim; /* biased */
-        const float mh = (float)mean, ml = (float)(mean - mh), rs = (float)(1.0 / sqrt(var + (double)eps));
-        float chunk[256];
+        float mh, ml, rs, chunk[256];
+        row_stats(xr, dim, eps, &mh, &ml, &rs);
         for (int j = 0; j < dim; j += 256) {
             const int n = dim - j < 256 ? dim - j : 256;
             norm_apply(chunk, xr + j, (size_t)n, mh, ml, rs, w ? w + j : NULL, b ? b + j : NULL, 1.0f, 0.0f);

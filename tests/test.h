@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
     const char *suite, *current;
@@ -136,6 +137,16 @@ static inline int test_in_ci(void)
 {
     const char *ci = getenv("CI");
     return ci && strcmp(ci, "true") == 0;
+}
+/* 1 when the golden folder exists. Otherwise the running test fails under CI=true (a missing
+ * folder must not pass silently) and is skipped elsewhere. */
+static inline int test_golden_present(tctx *t)
+{
+    struct stat st;
+    if (!stat(test_golden_dir(), &st) && S_ISDIR(st.st_mode)) return 1;
+    if (test_in_ci()) CHECK(t, 0, "golden folder %s is missing (CI=true)", test_golden_dir());
+    else SKIP(t, "golden folder %s not found (set DIT_GOLDEN)", test_golden_dir());
+    return 0;
 }
 
 #endif

@@ -114,14 +114,6 @@ static int each_case(tctx *t, case_fn fn)
     return n;
 }
 
-static int golden_present(tctx *t)
-{
-    struct stat st;
-    if (!stat(test_golden_dir(), &st) && S_ISDIR(st.st_mode)) return 1;
-    if (test_in_ci()) CHECK(t, 0, "golden folder %s is missing (CI=true)", test_golden_dir());
-    else SKIP(t, "golden folder %s not found (set DIT_GOLDEN)", test_golden_dir());
-    return 0;
-}
 
 /* ------------------------------------------------------------------ timestep sinusoid */
 
@@ -147,7 +139,7 @@ static void freq_case(tctx *t, gcase *g)
 
 static void t_timestep_freq(tctx *t)
 {
-    if (!golden_present(t)) return;
+    if (!test_golden_present(t)) return;
     CHECK(t, each_case(t, freq_case) >= 7, "too few golden cases");
     /* independent of the goldens: T = 0 gives cos 1, sin 0; i = 0 has frequency 1 */
     float z[DIT_FREQ_DIM], one = 1.0f, zero = 0.0f;
@@ -195,7 +187,7 @@ static void layout_case(tctx *t, gcase *g)
 
 static void t_layouts(tctx *t)
 {
-    if (!golden_present(t)) return;
+    if (!test_golden_present(t)) return;
     CHECK(t, each_case(t, layout_case) >= 7, "too few golden cases");
     /* independent: a 2x2 FLUX patch of channel 1 lands at features 4..7 in (ph, pw) order */
     float x[2 * 2 * 2] = { 0, 1, 2, 3, 10, 11, 12, 13 }, tok[8], back[8];
@@ -258,7 +250,7 @@ static void embed_case(tctx *t, gcase *g)
 
 static void t_patch_embed(tctx *t)
 {
-    if (!golden_present(t)) return;
+    if (!test_golden_present(t)) return;
     CHECK(t, each_case(t, embed_case) >= 7, "too few golden cases");
 }
 

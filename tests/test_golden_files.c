@@ -51,14 +51,6 @@ static void walk(const char *dir, const char *suffix, void (*fn)(tctx *, const c
     closedir(d);
 }
 
-static int golden_present(tctx *t)
-{
-    struct stat st;
-    if (!stat(test_golden_dir(), &st) && S_ISDIR(st.st_mode)) return 1;
-    if (test_in_ci()) CHECK(t, 0, "golden folder %s is missing (CI=true)", test_golden_dir());
-    else SKIP(t, "golden folder %s not found (set DIT_GOLDEN)", test_golden_dir());
-    return 0;
-}
 
 /* ------------------------------------------------------------------ every file opens, rewrites identically */
 
@@ -122,7 +114,7 @@ static void rewrite_one(tctx *t, const char *path, void *user)
 
 static void t_all_files_roundtrip(tctx *t)
 {
-    if (!golden_present(t)) return;
+    if (!test_golden_present(t)) return;
     rw_state s = { 0 };
     snprintf(s.tmp, sizeof s.tmp, "/tmp/dit_golden_XXXXXX");
     CHECK(t, mkdtemp(s.tmp) != NULL, "mkdtemp");
@@ -200,7 +192,7 @@ static void case_one(tctx *t, const char *path, void *user)
 
 static void t_case_facts(tctx *t)
 {
-    if (!golden_present(t)) return;
+    if (!test_golden_present(t)) return;
     int n = 0;
     walk(test_golden_dir(), "case.json", case_one, t, &n);
     printf("  %d model cases match their case.json tensor and parameter counts\n", n);
