@@ -18,28 +18,31 @@ void dit_timestep_freq(float *out, const float *t, int n, float scale)
     }
 }
 
-void dit_flux_pack(float *tok, const float *x, int C, int H, int W)
+/* One loop for both directions: element (ch, 2r+ph, 2c+pw) of x <-> token r*(W/2)+c, feature
+ * ch*4 + ph*2 + pw. */
+static void flux_permute(float *tok, float *x, int C, int H, int W, int to_tokens)
 {
     const int w2 = W / 2;
     for (int r = 0; r < H / 2; r++)
         for (int c = 0; c < w2; c++)
             for (int ch = 0; ch < C; ch++)
                 for (int ph = 0; ph < 2; ph++)
-                    for (int pw = 0; pw < 2; pw++)
-                        tok[((size_t)r * w2 + c) * 4 * C + ch * 4 + ph * 2 + pw] =
-                            x[((size_t)ch * H + 2 * r + ph) * W + 2 * c + pw];
+                    for (int pw = 0; pw < 2; pw++) {
+                        float *t = &tok[((size_t)r * w2 + c) * 4 * C + ch * 4 + ph * 2 + pw];
+                        float *l = &x[((size_t)ch * H + 2 * r + ph) * W + 2 * c + pw];
+                        if (to_tokens) *t = *l;
+                        else *l = *t;
+                    }
+}
+
+void dit_flux_pack(float *tok, const float *x, int C, int H, int W)
+{
+    flux_permute(tok, (float *)x, C, H, W, 1); /* x is only read */
 }
 
 void dit_flux_unpack(float *x, const float *tok, int C, int H, int W)
 {
-    const int w2 = W / 2;
-    for (int r = 0; r < H / 2; r++)
-        for (int c = 0; c < w2; c++)
-            for (int ch = 0; ch < C; ch++)
-                for (int ph = 0; ph < 2; ph++)
-                    for (int pw = 0; pw < 2; pw++)
-                        x[((size_t)ch * H + 2 * r + ph) * W + 2 * c + pw] =
-                            tok[((size_t)r * w2 + c) * 4 * C + ch * 4 + ph * 2 + pw];
+    flux_permute((float *)tok, x, C, H, W, 0); /* tok is only read */
 }
 
 void dit_patchify(float *cols, const float *x, int C, int H, int W, int p)

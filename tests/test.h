@@ -138,6 +138,24 @@ static inline int test_in_ci(void)
     const char *ci = getenv("CI");
     return ci && strcmp(ci, "true") == 0;
 }
+/* A whole file, NUL-terminated, owned by the caller (free); NULL when unreadable. len may be NULL. */
+static inline char *test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long n = -1;
+    if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) && (buf = malloc((size_t)n + 1)) &&
+        fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) buf[n] = 0;
+    if (buf && len) *len = (size_t)n;
+    return buf;
+}
+
 /* 1 when the golden folder exists. Otherwise the running test fails under CI=true (a missing
  * folder must not pass silently) and is skipped elsewhere. */
 static inline int test_golden_present(tctx *t)

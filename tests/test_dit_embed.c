@@ -20,20 +20,6 @@ typedef struct {
     const char *prefix;
 } gcase;
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (buf) buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 static int case_open(gcase *g, const char *family, const char *name)
 {
     memset(g, 0, sizeof *g);
@@ -41,7 +27,7 @@ static int case_open(gcase *g, const char *family, const char *name)
     snprintf(g->family, sizeof g->family, "%s", family);
     char p[1200];
     snprintf(p, sizeof p, "%s/case.json", g->dir);
-    char *text = slurp(p);
+    char *text = test_read_file(p, NULL);
     g->json = text ? cJSON_Parse(text) : NULL;
     free(text);
     dit_err e = { 0 };

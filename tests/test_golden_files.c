@@ -11,24 +11,6 @@
 #include "core/safetensors.h"
 #include "tests/test.h"
 
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[n] = 0;
-    if (len) *len = (size_t)n;
-    return buf;
-}
-
 /* Calls fn on every file below dir whose name ends in suffix (depth-first, sorted order not needed). */
 static void walk(const char *dir, const char *suffix, void (*fn)(tctx *, const char *, void *), tctx *t, void *user)
 {
@@ -79,7 +61,7 @@ static void rewrite_one(tctx *t, const char *path, void *user)
     CHECK(t, st_writer_save(w, out, &e) == DIT_OK, "%s", e.msg);
     st_writer_free(w);
     size_t na = 0, nb = 0;
-    char *a = read_all(path, &na), *b = read_all(out, &nb);
+    char *a = test_read_file(path, &na), *b = test_read_file(out, &nb);
     /* Same header length (padding) and the same data section byte for byte: tensors in the order
      * Python's safetensors writes them. (Where __metadata__ stands in the JSON differs between
      * safetensors versions, so the header text itself is compared through the reader below.) */
@@ -130,7 +112,7 @@ static void case_one(tctx *t, const char *path, void *user)
 {
     int *n_cases = user;
     size_t len;
-    char *text = read_all(path, &len);
+    char *text = test_read_file(path, &len);
     cJSON *j = text ? cJSON_Parse(text) : NULL;
     free(text);
     CHECK(t, j != NULL, "%s: not JSON", path);
