@@ -792,6 +792,11 @@ const st_tensor *st_set_find(const st_set *s, const char *name)
     return i < 0 ? NULL : s->t[i];
 }
 
+int st_set_index_of(const st_set *s, const char *name)
+{
+    return st__index_get(&s->idx, name);
+}
+
 void st_set_meta_at(const st_set *s, int i, const char **key, const char **val)
 {
     int ok = i >= 0 && i < s->n_meta;

@@ -130,6 +130,7 @@ int st_set_count(const st_set *s);
 /* All tensors: shards in name order, each shard by data offset. */
 const st_tensor *st_set_at(const st_set *s, int i);
 const st_tensor *st_set_find(const st_set *s, const char *name); /* NULL if absent */
+int st_set_index_of(const st_set *s, const char *name);          /* its i for st_set_at, or -1 */
 int st_set_file_count(const st_set *s);                     /* 1 for a single file */
 const st_file *st_set_file(const st_set *s, int i);         /* shard i, in name order */
 const st_file *st_set_file_of(const st_set *s, int i);      /* the shard holding st_set_at(s, i) */
