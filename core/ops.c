@@ -228,6 +228,13 @@ void ops_ref_modulate(float *y, const float *x, const float *shift, const float 
             y[r * dim + j] = (float)((1.0 + scale[j]) * x[r * dim + j] + shift[j]);
 }
 
+void ops_ref_add_gated(float *x, const float *y, const float *gate, int64_t rows, int dim)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int j = 0; j < dim; j++)
+            x[r * dim + j] = (float)(x[r * dim + j] + (gate ? (double)gate[j] : 1.0) * y[r * dim + j]);
+}
+
 /* ================================================================ elementwise, fast */
 
 /* The formulas live in core/ops_vec.h (vector and scalar side by side). A span is processed in
@@ -652,5 +659,24 @@ void ops_modulate(float *y, const float *x, const float *shift, const float *sca
             const float s1 = 1.0f + scale[j];
             yr[j] = fmaf(s1, xr[j], shift[j]);
         }
+    }
+}
+
+void ops_add_gated(float *x, const float *y, const float *gate, int64_t rows, int dim)
+{
+    OMP_FOR
+    for (int64_t r = 0; r < rows; r++) {
+        float *xr = x + r * dim;
+        const float *yr = y + r * dim;
+        int j = 0;
+#ifdef __AVX512F__
+        for (; j < dim; j += 16) {
+            const __mmask16 m = dim - j >= 16 ? (__mmask16)0xffff : ops__tail_mask((size_t)(dim - j));
+            const __m512 g = gate ? _mm512_maskz_loadu_ps(m, gate + j) : _mm512_set1_ps(1.0f);
+            _mm512_mask_storeu_ps(xr + j, m,
+                                  _mm512_fmadd_ps(g, _mm512_maskz_loadu_ps(m, yr + j), _mm512_maskz_loadu_ps(m, xr + j)));
+        }
+#endif
+        for (; j < dim; j++) xr[j] = fmaf(gate ? gate[j] : 1.0f, yr[j], xr[j]);
     }
 }

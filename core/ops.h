@@ -88,6 +88,11 @@ void ops_ref_upsample_nearest(float *y, const float *x, int C, int H, int W, int
 void ops_modulate(float *y, const float *x, const float *shift, const float *scale, int64_t rows, int dim);
 void ops_ref_modulate(float *y, const float *x, const float *shift, const float *scale, int64_t rows, int dim);
 
+/* Gated residual (adaLN-zero): x += gate * y, gate: [dim] per column, or NULL for x += y.
+ * x, y: [rows, dim]; y must not alias x. */
+void ops_add_gated(float *x, const float *y, const float *gate, int64_t rows, int dim);
+void ops_ref_add_gated(float *x, const float *y, const float *gate, int64_t rows, int dim);
+
 /* Vector math used by the kernels above and by attention. y may equal x.
  * ops_exp: <= 1 ulp from expf for every x in [-88, 88]; exp(-inf) = 0, overflow gives inf, NaN stays
  * NaN. The same formula is available inline (core/ops_vec.h) for kernels that fuse it. */

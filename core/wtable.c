@@ -170,7 +170,7 @@ static void shape_text(char *buf, size_t cap, int nd, const int64_t *shape)
 
 /* Check the pieces: same dtype (F32/F16/BF16) and trailing dims; their concatenation along dim 0
  * must have the expected shape. */
-static dit_status check_pieces(wt_loader *L, const pieces *P, int nd, const int64_t *want, dtype *dt)
+static dit_status check_pieces(wt_loader *L, const pieces *P, int nd, const int64_t *want, int flat, dtype *dt)
 {
     int64_t got[ST_MAX_DIMS] = { 0 };
     const st_tensor *t0 = P->t[0];
@@ -186,10 +186,16 @@ static dit_status check_pieces(wt_loader *L, const pieces *P, int nd, const int6
         got[0] += t->nd ? t->shape[0] : 1;
     }
     for (int d = 1; d < t0->nd; d++) got[d] = t0->shape[d];
-    int ok = same && t0->nd == nd && !(P->swap && got[0] % 2);
+    int gnd = t0->nd;
+    if (flat && gnd > nd && nd == 2) { /* [out, a, b, ...] read as [out, a*b*...] */
+        for (int d = 2; d < gnd; d++) got[1] *= got[d];
+        gnd = 2;
+    }
+    int ok = same && gnd == nd && !(P->swap && got[0] % 2);
     for (int d = 0; ok && d < nd; d++) ok = got[d] == want[d];
     if (ok) return DIT_OK;
     char gs[128], ws[128];
+    for (int d = 1; d < t0->nd; d++) got[d] = t0->shape[d];
     shape_text(gs, sizeof gs, t0->nd, got);
     shape_text(ws, sizeof ws, nd, want);
     if (P->n == 1)
@@ -263,7 +269,7 @@ static dit_status load_linear(wt_loader *L, const wt_spec *s, const char *fmt_na
     }
     dtype dt;
     const int64_t wshape[2] = { out, in };
-    dit_status r = check_pieces(L, &W, 2, wshape, &dt);
+    dit_status r = check_pieces(L, &W, 2, wshape, s->flags & WT_FLAT, &dt);
     if (r) return r;
     lin->in = (int)in, lin->out = (int)out;
     if (!(s->flags & WT_NOBIAS)) {
@@ -271,7 +277,7 @@ static dit_status load_linear(wt_loader *L, const wt_spec *s, const char *fmt_na
             return err_set(L->e, DIT_E_SHAPE, "%s: missing tensor '%s%s' (expected [%lld])", st_set_path(L->set),
                            L->prefix, first, (long long)out);
         dtype bt;
-        if ((r = check_pieces(L, &B, 1, &out, &bt))) return r;
+        if ((r = check_pieces(L, &B, 1, &out, 0, &bt))) return r;
         float *b;
         if ((r = load_f32(L, &B, out, 1, &b))) return r;
         lin->b = b;
@@ -320,7 +326,7 @@ static dit_status load_plain(wt_loader *L, const wt_spec *s, const char *fmt_nam
                        first, ws);
     }
     dtype dt;
-    dit_status r = check_pieces(L, &P, s->nd, want, &dt);
+    dit_status r = check_pieces(L, &P, s->nd, want, 0, &dt);
     if (r) return r;
     int64_t rows = s->nd ? want[0] : 1, cols = 1;
     for (int d = 1; d < s->nd; d++) cols *= want[d];
@@ -371,7 +377,7 @@ dit_status wt_linear_bf16(ops_ctx *c, float *y, const uint16_t *xb, int64_t M, c
 
 void wt_rows_f32(float *dst, const tensor *t, int64_t r0, int64_t n)
 {
-    const int64_t cols = t->nd > 1 ? t->shape[1] : 1;
+    const int64_t cols = t->nd > 1 ? t->shape[t->nd - 1] : 1;
     cvt_to_f32(dst, (const unsigned char *)t->data + (size_t)(r0 * cols) * dtype_size(t->type), t->type,
                (size_t)(n * cols));
 }

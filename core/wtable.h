@@ -47,7 +47,9 @@
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 enum { WT_LINEAR = 0, WT_VEC, WT_TENSOR };
-enum { WT_NOBIAS = 1, WT_OPTIONAL = 2, WT_AS_PREC = 4 };
+/* WT_FLAT: a WT_LINEAR stored with more dims, read as [out, product of the rest] (a conv weight
+ * [out, C, p, p] as the linear of a patch embedding, a 1x1 conv as a linear). */
+enum { WT_NOBIAS = 1, WT_OPTIONAL = 2, WT_AS_PREC = 4, WT_FLAT = 8 };
 
 /* A dimension: mul * dims[sym], or the literal mul when sym is 0. */
 typedef struct {
@@ -111,7 +113,8 @@ dit_status wt_linear(ops_ctx *c, ops_prec p, float *y, const float *x, int64_t M
 /* The same with a bf16 input [M, in] (OPS_BF16 only; e.g. from ops_layernorm_bf16). */
 dit_status wt_linear_bf16(ops_ctx *c, float *y, const uint16_t *xb, int64_t M, const wt_lin *l);
 
-/* Rows [r0, r0 + n) of a 2-D F32/F16/BF16 tensor as f32 (an embedding lookup): dst [n, cols]. */
+/* Rows [r0, r0 + n) of an F32/F16/BF16 tensor seen as [rows, last dim] (an embedding lookup, a
+ * pos_embed crop), as f32: dst [n, last dim]. */
 void wt_rows_f32(float *dst, const tensor *t, int64_t r0, int64_t n);
 
 #endif

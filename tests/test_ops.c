@@ -671,6 +671,45 @@ static void t_upsample(tctx *t)
     free(x), free(y), free(z), free(big), free(big2), free(xb);
 }
 
+static void t_add_gated(tctx *t)
+{
+    static const int64_t rows_[] = { 1, 5, 64 };
+    static const int dims[] = { 1, 15, 17, 1536 };
+    const size_t nmax = 64 * 1536;
+    float *x = fbuf(nmax), *y = fbuf(nmax), *z = fbuf(nmax), *w = fbuf(nmax), *g = fbuf(1536);
+    trng r = { test_seed(29) };
+    char what[96];
+    for (size_t ri = 0; ri < 3; ri++)
+        for (size_t di = 0; di < 4; di++)
+            for (int gated = 0; gated < 2; gated++) {
+                const int64_t rows = rows_[ri];
+                const int dim = dims[di];
+                const size_t n = (size_t)rows * dim;
+                trng_fill(&r, x, n, -10, 10);
+                trng_fill(&r, y, n, -10, 10);
+                trng_fill(&r, g, (size_t)dim, -2, 2);
+                memcpy(z, x, sizeof(float) * n);
+                ops_add_gated(x, y, gated ? g : NULL, rows, dim);
+                ops_ref_add_gated(z, y, gated ? g : NULL, rows, dim);
+                snprintf(what, sizeof what, "add_gated %lldx%d gate %d", (long long)rows, dim, gated);
+                cmp_tol(t, what, x, z, n, 1e-6, 1e-6);
+            }
+    trng_fill(&r, x, nmax, -10, 10);
+    memcpy(w, x, sizeof(float) * nmax);
+    cpu_set_threads(1);
+    ops_add_gated(x, y, g, 64, 1536);
+    cpu_set_threads(2);
+    ops_add_gated(w, y, g, 64, 1536);
+    cmp_bits(t, "add_gated 1 vs 2 threads", x, w, nmax);
+    /* Known: 1 + 0.5 * 4 = 3; without a gate 1 + 4 = 5. */
+    float a[2] = { 1, 1 }, b[2] = { 4, 4 }, gg[2] = { 0.5f, 0.5f };
+    ops_add_gated(a, b, gg, 1, 2);
+    CHECK(t, a[0] == 3 && a[1] == 3, "gated %g", a[0]);
+    ops_add_gated(a, b, NULL, 1, 2);
+    CHECK(t, a[0] == 7, "plain %g", a[0]);
+    free(x), free(y), free(z), free(w), free(g);
+}
+
 static void t_modulate(tctx *t)
 {
     static const int64_t rows_[] = { 1, 3, 17, 64 };
@@ -728,6 +767,7 @@ int main(void)
     RUN(&t, t_rope_table);
     RUN(&t, t_upsample);
     RUN(&t, t_modulate);
+    RUN(&t, t_add_gated);
 #ifdef _OPENMP
     omp_set_num_threads(nthr);
 #endif

@@ -1,8 +1,317 @@
-/* tools/check_dit.c — `dit check` for the flux/, sd3/ and dit/ golden case folders. */
+/* tools/check_dit.c — `dit check` for the flux/, sd3/ and dit/ golden case folders: load
+ * model.safetensors with the loader users get, run io.safetensors' inputs on the f32 path and the
+ * fast bf16 path, and compare out.v and every intermediate the case stores (golden README
+ * section 3: per-block dumps in forward order find the first tensor that diverges). Intermediates
+ * are caught through the model's hook sites: taps for the embeddings, block_out for the blocks. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dit/dit.h"
 #include "tools/check.h"
+
+#define MAX_SLOTS 128
+
+/* An expected out.* tensor and the buffer the hooks fill for it: [batch, rows, cols]. */
+typedef struct {
+    char name[64];
+    const float *ref;
+    float *got;
+    size_t numel;
+    int filled;
+    int order; /* when the forward first produced it (0 = never) */
+} slot;
+
+typedef struct {
+    slot s[MAX_SLOTS];
+    int n;
+    int batch;
+    int produced; /* counter for slot.order */
+    int rope;  /* out.pe expected: assembled from the rope_cos / rope_sin taps */
+    float *cos, *sin, *pe;
+    int64_t rope_n;
+} capture;
+
+static slot *find_slot(capture *c, const char *name)
+{
+    for (int i = 0; i < c->n; i++)
+        if (!strcmp(c->s[i].name, name)) return &c->s[i];
+    return NULL;
+}
+
+/* Copy rows x cols of sample b into the slot named name (when the case stores it). */
+static void keep(capture *c, const char *name, int b, const float *x, int64_t rows, int cols)
+{
+    slot *sl = find_slot(c, name);
+    const size_t per = (size_t)rows * cols;
+    if (!sl || per * c->batch != sl->numel) return;
+    memcpy(sl->got + per * b, x, sizeof(float) * per);
+    sl->filled |= 1 << b;
+    if (!sl->order) sl->order = ++c->produced;
+}
+
+static void on_tap(void *user, const hook_site *s, const char *name, const float *x, int64_t rows, int cols)
+{
+    capture *c = user;
+    char full[80];
+    if (!strcmp(name, "rope_cos") || !strcmp(name, "rope_sin")) {
+        if (!c->rope || rows * cols > c->rope_n) return;
+        memcpy(name[5] == 'c' ? c->cos : c->sin, x, sizeof(float) * rows * cols);
+        /* out.pe [B, 1, L, hd/2, 2, 2] = [[cos, -sin], [sin, cos]] per pair */
+        if (name[5] == 's') {
+            float *pe = c->pe;
+            for (int64_t i = 0; i < rows * cols; i++)
+                pe[4 * i] = c->cos[i], pe[4 * i + 1] = -c->sin[i], pe[4 * i + 2] = c->sin[i], pe[4 * i + 3] = c->cos[i];
+            keep(c, "out.pe", s->batch, pe, rows, 4 * cols);
+        }
+        return;
+    }
+    snprintf(full, sizeof full, "out.%s", name);
+    keep(c, full, s->batch, x, rows, cols);
+}
+
+static void on_block_out(void *user, const hook_site *s, float *x, int64_t rows, int dim)
+{
+    capture *c = user;
+    char img[80], txt[80];
+    const char *kind = !strcmp(s->model, "flux") ? (s->kind == HOOK_BLOCK_SINGLE ? "single" : "double") : "block";
+    snprintf(img, sizeof img, "out.%s%d.img", kind, s->layer);
+    snprintf(txt, sizeof txt, "out.%s%d.txt", kind, s->layer);
+    (void)rows;
+    keep(c, img, s->batch, x + (size_t)s->n_txt * dim, s->n_img, dim);
+    if (s->n_txt) keep(c, txt, s->batch, x, s->n_txt, dim);
+}
+
+static int json_int(const cJSON *o, const char *key, int dflt)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(j) ? (int)j->valuedouble : dflt;
+}
+
+/* Is the detected configuration the one case.json states? */
+static void check_config(check_run *r, const dit_config *c, const cJSON *cfg)
+{
+    const int hidden = json_int(cfg, "hidden_size", -1), heads = json_int(cfg, "num_heads", -1);
+    const int depth = json_int(cfg, "depth", -1), single = json_int(cfg, "depth_single_blocks", 0);
+    int ok = hidden == c->hidden && heads == c->heads && depth == c->depth && single == c->depth_single;
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(cfg, "x_block_self_attn_layers");
+    if (cJSON_IsArray(l)) {
+        int n = 0;
+        for (const cJSON *it = l->child; it; it = it->next, n++)
+            ok &= cJSON_IsNumber(it) && it->valuedouble >= 0 && it->valuedouble < c->depth && c->attn2[(int)it->valuedouble];
+        ok &= n == c->n_attn2;
+    }
+    char desc[512];
+    dit_config_describe(c, desc, sizeof desc);
+    fprintf(r->out, "model: %s\n", desc);
+    if (!ok)
+        check_error(r, "detected configuration differs from case.json (hidden %d/%d, heads %d/%d, depth %d/%d, single %d/%d)",
+                    c->hidden, hidden, c->heads, heads, c->depth, depth, c->depth_single, single);
+}
+
+typedef struct {
+    int batch, C, H, W, n_ctx;
+    const float *x, *t, *context, *pooled, *guidance, *sigma;
+    int *labels;
+} inputs;
+
+static int read_inputs(check_run *r, const st_file *io, const dit_config *c, inputs *in)
+{
+    int64_t xs[4], cs[3];
+    memset(in, 0, sizeof *in);
+    if (check_io_shape(io, "in.x", 4, xs)) {
+        check_error(r, "%s: no 4-D in.x", st_path(io));
+        return -1;
+    }
+    in->batch = (int)xs[0], in->C = (int)xs[1], in->H = (int)xs[2], in->W = (int)xs[3];
+    const size_t B = (size_t)in->batch;
+    in->x = check_io_f32(r, io, "in.x", B * in->C * in->H * in->W);
+    in->t = check_io_f32(r, io, "in.t", B);
+    if (!in->x || !in->t) return -1;
+    if (c->family == DIT_FLUX || c->family == DIT_SD3) {
+        if (check_io_shape(io, "in.context", 3, cs)) {
+            check_error(r, "%s: no 3-D in.context", st_path(io));
+            return -1;
+        }
+        in->n_ctx = (int)cs[1];
+        in->context = check_io_f32(r, io, "in.context", B * in->n_ctx * c->ctx_dim);
+        in->pooled = check_io_f32(r, io, "in.y", B * c->vec_dim);
+        if (!in->context || !in->pooled) return -1;
+        if (c->guidance_embed && !(in->guidance = check_io_f32(r, io, "in.guidance", B))) return -1;
+        if (c->family == DIT_SD3) in->sigma = st_find(io, "in.sigma") ? check_io_f32(r, io, "in.sigma", B) : NULL;
+    } else {
+        const float *y = check_io_f32(r, io, "in.y", B);
+        if (!y) return -1;
+        in->labels = malloc(sizeof(int) * B);
+        if (!in->labels) return -1;
+        for (size_t b = 0; b < B; b++) in->labels[b] = (int)y[b];
+    }
+    if (in->C != c->in_ch) {
+        check_error(r, "in.x has %d channels, the model %d", in->C, c->in_ch);
+        return -1;
+    }
+    return 0;
+}
+
+/* Run one path and compare. Returns 0 when it ran. */
+static int run_path(check_run *r, const char *model_path, const st_file *io, const dit_load_opts *o, const char *tag)
+{
+    dit_err e = { 0 };
+    dit_model *m = NULL;
+    if (dit_load(&m, model_path, o, &e)) {
+        check_error(r, "%s", e.msg);
+        return 1;
+    }
+    const dit_config *c = dit_model_config(m);
+    if (o->prec != OPS_BF16 || r->fast_only) check_config(r, c, cJSON_GetObjectItemCaseSensitive(r->json, "config"));
+    inputs in;
+    memset(&in, 0, sizeof in);
+    int rc = 1;
+    capture *cap = calloc(1, sizeof *cap);
+    float *v = NULL;
+    dit_state *s = NULL;
+    if (!cap || read_inputs(r, io, c, &in)) goto done;
+    /* a slot for every expected out.* tensor */
+    cap->batch = in.batch;
+    for (int i = 0; i < st_count(io) && cap->n < MAX_SLOTS; i++) {
+        const st_tensor *t = st_at(io, i);
+        if (strncmp(t->name, "out.", 4) || t->dtype != ST_F32 || strlen(t->name) >= sizeof cap->s[0].name) continue;
+        slot *sl = &cap->s[cap->n++];
+        snprintf(sl->name, sizeof sl->name, "%s", t->name);
+        sl->ref = t->data, sl->numel = t->numel;
+        sl->got = calloc(t->numel ? t->numel : 1, sizeof(float));
+        if (!sl->got) goto done;
+        if (!strcmp(t->name, "out.pe")) {
+            cap->rope = 1, cap->rope_n = (int64_t)(t->numel / in.batch / 4);
+            cap->cos = malloc(sizeof(float) * cap->rope_n), cap->sin = malloc(sizeof(float) * cap->rope_n);
+            cap->pe = malloc(sizeof(float) * 4 * cap->rope_n);
+            if (!cap->cos || !cap->sin || !cap->pe) goto done;
+        }
+    }
+    const size_t nv = (size_t)in.batch * c->out_ch * in.H * in.W;
+    v = malloc(sizeof(float) * nv);
+    s = dit_state_new(m, in.H, in.W, in.n_ctx, &e);
+    if (!v || !s) {
+        check_error(r, "%s", s ? "out of memory" : e.msg);
+        goto done;
+    }
+    hook h = { .user = cap, .tap = on_tap, .block_out = on_block_out };
+    dit_input di = { .batch = in.batch, .H = in.H, .W = in.W, .x = in.x, .t = in.t, .context = in.context,
+                     .n_ctx = in.n_ctx, .pooled = in.pooled, .guidance = in.guidance, .labels = in.labels,
+                     .hooks = { &h, 1 } };
+    if (dit_forward(m, s, &di, v, &e)) {
+        check_error(r, "forward: %s", e.msg);
+        goto done;
+    }
+    for (int b = 0; b < in.batch; b++) keep(cap, "out.v", b, v + nv / in.batch * b, 1, (int)(nv / in.batch));
+    slot *sd = find_slot(cap, "out.denoised");
+    if (sd && in.sigma && sd->numel == nv) { /* SD3 BaseModel.apply_model: x - v sigma */
+        const size_t per = nv / in.batch;
+        for (size_t i = 0; i < nv; i++) sd->got[i] = in.x[i] - v[i] * in.sigma[i / per];
+        sd->filled = (1 << in.batch) - 1;
+    }
+    const int fast = o->prec == OPS_BF16;
+    /* outputs first, then intermediates in forward order (the io file keeps them by name) */
+    const char *first_bad = NULL;
+    double first_rel = 0, first_bound = 0;
+    int n_inter = 0, n_inter_ok = 0;
+    int by_order[MAX_SLOTS]; /* forward order; never produced last */
+    for (int i = 0; i < cap->n; i++) by_order[i] = i;
+    for (int i = 1; i < cap->n; i++)
+        for (int j = i; j > 0; j--) {
+            const int a = cap->s[by_order[j - 1]].order, b = cap->s[by_order[j]].order;
+            if ((a ? a : 1 << 30) <= (b ? b : 1 << 30)) break;
+            const int tmp = by_order[j];
+            by_order[j] = by_order[j - 1], by_order[j - 1] = tmp;
+        }
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < cap->n; k++) {
+            slot *sl = &cap->s[by_order[k]];
+            const int is_out = !strcmp(sl->name, "out.v") || !strcmp(sl->name, "out.v_tokens") || !strcmp(sl->name, "out.denoised");
+            if (is_out != (pass == 0)) continue;
+            if (sl->filled != (1 << in.batch) - 1) {
+                check_error(r, "%s: %s was not produced by the forward", tag, sl->name);
+                continue;
+            }
+            int is_abs = 0;
+            double bound = fast ? CHECK_FAST_BOUND : check_tolerance(r, sl->name, 1e-5, &is_abs);
+            if (fast && strstr(sl->name, "_freq")) bound = check_tolerance(r, sl->name, 1e-5, &is_abs);
+            if (is_out || r->verbose) {
+                const int ok = is_abs ? check_report_abs(r, tag, sl->name + 4, sl->got, sl->ref, sl->numel, bound)
+                                      : check_report(r, tag, sl->name + 4, sl->got, sl->ref, sl->numel, bound);
+                if (!is_out) n_inter++, n_inter_ok += ok;
+                continue;
+            }
+            double mabs, rel = check_rel_to_max(sl->got, sl->ref, sl->numel, &mabs);
+            const int ok = (is_abs ? mabs : rel) <= bound;
+            r->compared++;
+            n_inter++;
+            if (ok) n_inter_ok++;
+            else {
+                r->failed++;
+                if (!first_bad) first_bad = sl->name, first_rel = is_abs ? mabs : rel, first_bound = bound;
+            }
+        }
+    if (!r->verbose) {
+        if (first_bad)
+            fprintf(r->out, "%-5s intermediates: %d/%d within bounds; first to diverge: %s (%.1e > %.1e)\n", tag, n_inter_ok,
+                    n_inter, first_bad + 4, first_rel, first_bound);
+        else fprintf(r->out, "%-5s intermediates: %d/%d within bounds (embeddings and every block)\n", tag, n_inter_ok, n_inter);
+    }
+    rc = 0;
+done:
+    if (cap) {
+        for (int i = 0; i < cap->n; i++) free(cap->s[i].got);
+        free(cap->cos);
+        free(cap->sin);
+        free(cap->pe);
+    }
+    free(cap);
+    free(in.labels);
+    free(v);
+    dit_state_free(s);
+    dit_free(m);
+    return rc;
+}
 
 int check_dit(check_run *r)
 {
-    check_error(r, "%s: this case family is not implemented yet", r->dir);
-    return 1;
+    char model[4096], io_path[4096];
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(r->json, "weights");
+    const cJSON *wf = cJSON_GetObjectItemCaseSensitive(w, "file");
+    if (cJSON_GetObjectItemCaseSensitive(r->json, "sampler") || !cJSON_IsString(wf) || strchr(wf->valuestring, '/')) {
+        check_error(r, "%s: a sampling-trajectory case (it needs the sampler, not only the model)", r->dir);
+        return 1;
+    }
+    check_path(model, sizeof model, r->dir, wf->valuestring);
+    check_path(io_path, sizeof io_path, r->dir, "io.safetensors");
+    dit_err e = { 0 };
+    st_file *io = NULL;
+    if (st_open(&io, io_path, &e)) {
+        check_error(r, "%s", e.msg);
+        return 1;
+    }
+    /* what the weights cannot tell: DiT/SiT heads and model, FLUX RoPE axes */
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(r->json, "config");
+    dit_load_opts o = dit_load_defaults();
+    const cJSON *fam = cJSON_GetObjectItemCaseSensitive(r->json, "family");
+    if (cJSON_IsString(fam) && !strcmp(fam->valuestring, "dit")) {
+        o.heads = json_int(cfg, "num_heads", 0);
+        const cJSON *mdl = cJSON_GetObjectItemCaseSensitive(cfg, "model");
+        o.family = cJSON_IsString(mdl) && !strcmp(mdl->valuestring, "SiT") ? DIT_SIT : DIT_DIT;
+    }
+    const cJSON *ax = cJSON_GetObjectItemCaseSensitive(cfg, "axes_dim");
+    if (cJSON_GetArraySize(ax) == 3)
+        for (int i = 0; i < 3; i++) o.axes_dim[i] = (int)cJSON_GetArrayItem(ax, i)->valuedouble;
+    int rc = 0;
+    if (!r->fast_only) {
+        o.prec = OPS_F32;
+        rc |= run_path(r, model, io, &o, "f32");
+    }
+    if (!r->ref_only) {
+        o.prec = OPS_BF16;
+        rc |= run_path(r, model, io, &o, "bf16");
+    }
+    st_close(io);
+    return rc;
 }
