@@ -78,6 +78,9 @@ ops_prec dit_model_prec(const dit_model *m);
 size_t dit_model_bytes(const dit_model *m); /* converted/packed weights held (not the map) */
 /* One line describing the model ("sd3.5-medium: 24 joint blocks, hidden 1536, ..."). */
 void dit_config_describe(const dit_config *c, char *buf, size_t cap);
+/* The weights file a path names: path itself, or for a diffusers folder its
+ * transformer/diffusion_pytorch_model.safetensors (or .index.json). */
+dit_status dit_resolve_path(const char *path, char *file, size_t cap, dit_err *e);
 /* Detect family and configuration of a file without preparing weights (for `dit inspect`). */
 dit_status dit_probe(const char *path, const dit_load_opts *o, dit_config *out, dit_err *e);
 

@@ -385,6 +385,12 @@ static dit_status resolve_path(const char *path, char *file, size_t cap, char *d
     return err_set(e, DIT_E_IO, "%s: a folder without transformer/diffusion_pytorch_model.safetensors (or its .index.json)", path);
 }
 
+dit_status dit_resolve_path(const char *path, char *file, size_t cap, dit_err *e)
+{
+    char dir[4096];
+    return resolve_path(path, file, cap, dir, sizeof dir, e);
+}
+
 static cJSON *read_config_json(const char *dir)
 {
     if (!dir[0]) return NULL;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/safetensors.h"
+#include "dit/dit.h"
 #include "tools/cli.h"
 
 #define META_MAX_COLS 100 /* metadata values are cut to one line of this many characters */
@@ -24,9 +25,11 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: dit inspect FILE\n"
             "\n"
-            "List what FILE holds. FILE is a .safetensors file or a sharded model's\n"
-            "*.safetensors.index.json (all shards are opened and checked).\n"
-            "Prints every tensor (name, dtype, shape, bytes), the metadata, and a summary.\n"
+            "List what FILE holds. FILE is a .safetensors file, a sharded model's\n"
+            "*.safetensors.index.json (all shards are opened and checked), or a diffusers\n"
+            "model folder (its transformer/ weights).\n"
+            "Prints every tensor (name, dtype, shape, bytes), the metadata, a summary, and\n"
+            "the diffusion model it holds (family and configuration, as the loader detects them).\n"
             "\n"
             "options:\n"
             "  -h, --help   show this help\n"
@@ -186,6 +189,22 @@ static void print_meta(const st_set *s)
     }
 }
 
+/* The diffusion model a file holds, as dit_load would see it (nothing when it holds none). */
+static void print_model(const char *path)
+{
+    dit_config c;
+    dit_err e = { 0 };
+    char desc[1024];
+    if (dit_probe(path, NULL, &c, &e) == DIT_OK) {
+        dit_config_describe(&c, desc, sizeof desc);
+        printf("model: %s %s\n", dit_family_name(c.family), desc);
+    } else if (!strstr(e.msg, "not a FLUX")) {
+        printf("model: not loadable: ");
+        put_safe(stdout, e.msg, SIZE_MAX, 0);
+        printf("\n");
+    }
+}
+
 /* A .safetensors file or an index: validate everything (st_set_open), then print the table
  * NAME DTYPE SHAPE BYTES [SHARD], the metadata, and one summary line. The table is built in
  * two passes: column widths first, then the rows. */
@@ -262,6 +281,7 @@ static int inspect_weights(const char *path)
     printf("%s\n", any ? "" : " none");
     free(rows);
     st_set_close(s);
+    print_model(path);
     return 0;
 }
 
@@ -297,5 +317,11 @@ int cmd_inspect(int argc, char **argv)
         fprintf(stderr, "dit inspect: expected one FILE, got %d (try 'dit inspect --help')\n", n_files);
         return 2;
     }
-    return inspect_weights(file);
+    char resolved[4096];
+    dit_err e = { 0 };
+    if (dit_resolve_path(file, resolved, sizeof resolved, &e)) { /* a folder without a model */
+        fprintf(stderr, "dit inspect: %s\n", e.msg);
+        return 1;
+    }
+    return inspect_weights(resolved);
 }
