@@ -74,8 +74,16 @@ $(ASAN_DIR)/tests/%: $(ASAN_DIR)/obj/tests/%.o $(ASAN_DIR)/libdit.a
 test: $(TEST_BIN) $(ASAN_DIR)/dit
 	@DIT_BIN=$(ASAN_DIR)/dit sh tests/run.sh $(TEST_BIN) $(wildcard tests/test_*.sh)
 
-bench: $(BUILD)/dit
+# Kernels, then one forward of an SD3.5-medium-geometry model (random weights from `dit synth`,
+# written once to $(BUILD)/bench/, about 5 GB) at 512^2 and 1024^2.
+BENCH_MODEL := $(BUILD)/bench/sd3.5-medium.safetensors
+bench: $(BUILD)/dit $(BENCH_MODEL)
 	$(BUILD)/dit bench
+	$(BUILD)/dit bench --model $(BENCH_MODEL) --sizes 512,1024
+
+$(BENCH_MODEL): | $(BUILD)/dit
+	@mkdir -p $(dir $@)
+	$(BUILD)/dit synth sd3.5-medium -o $@
 
 demo: deps all
 	@if ls weights/*.safetensors >/dev/null 2>&1; then \

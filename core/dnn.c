@@ -78,6 +78,7 @@ struct ops_ctx {
     prim_entry cache[CACHE_SIZE];
     uint64_t tick;
     scratch scr[SCR_COUNT];
+    int amx; /* oneDNN runs bf16 products on AMX tiles (attention picks its block sizes by it) */
     dit_err err;
 };
 
@@ -109,6 +110,7 @@ ops_ctx *ops_ctx_new(dit_err *e)
         ops_ctx_free(c);
         return NULL;
     }
+    c->amx = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx;
     return c;
 }
 
@@ -854,11 +856,15 @@ static float att_row_update(float *sr, uint16_t *pb, int nv, int bk, float scale
 }
 
 /* Block sizes of the tiled kernel: queries per block (all heads at once) and keys per block.
- * bf16: 64 x 256 keeps the f32 scores of 24 heads (1.5 MiB) in L2, measured fastest of
- * 32..256 x 128..512 (4096 tokens, 24 x 64); f32, whose matmuls are the larger cost, prefers
- * 128 x 512. */
-#define ATT_BQ_BF16 64
-#define ATT_BK_BF16 256
+ * bf16 on AMX: 64 x 256 keeps the f32 scores of 24 heads (1.5 MiB) in L2, measured fastest of
+ * 32..256 x 128..512 (4096 tokens, 24 x 64, Sapphire Rapids). bf16 without AMX (AVX-512 BF16,
+ * AMD Zen 4): the two matmuls dominate and oneDNN's per-call cost with them, so larger blocks
+ * win: 256 x 512 took 203 ms against 260-284 ms for 64 x 256 (4250 tokens, 24 x 64, 2 threads,
+ * 32..512 x 128..1024 swept). f32, whose matmuls are the larger cost, prefers 128 x 512. */
+#define ATT_BQ_AMX 64
+#define ATT_BK_AMX 256
+#define ATT_BQ_BF16 256
+#define ATT_BK_BF16 512
 #define ATT_BQ_F32 128
 #define ATT_BK_F32 512
 
@@ -881,7 +887,8 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
     const int bf = p == OPS_BF16, H = a->n_heads, D = a->head_dim, HD = H * D;
     const int NQ = a->n_q, NK = a->n_kv;
     const size_t es = bf ? 2 : 4;
-    const int qblk = bf ? ATT_BQ_BF16 : ATT_BQ_F32, kblk = bf ? ATT_BK_BF16 : ATT_BK_F32;
+    const int qblk = !bf ? ATT_BQ_F32 : c->amx ? ATT_BQ_AMX : ATT_BQ_BF16;
+    const int kblk = !bf ? ATT_BK_F32 : c->amx ? ATT_BK_AMX : ATT_BK_BF16;
 
     /* Operands as copies in the matmul dtype, blocked so that each query or key block is a dense
      * [H, rows, D] array: oneDNN runs its AMX/brgemm kernels only on dense batches (strided,

@@ -361,6 +361,31 @@ dit_status wt_load(wt_loader *L, void *obj, const wt_spec *spec, int n, int i0, 
     return DIT_OK;
 }
 
+void wt_enumerate(const wt_spec *spec, int n, int i0, int i1, int naming, const int *dims, const char *prefix,
+                  wt_visit fn, void *user)
+{
+    for (int i = 0; i < n; i++) {
+        const wt_spec *s = &spec[i];
+        const char *fmt = s->name[naming] ? s->name[naming] : s->name[0];
+        char name[WT_NAME_CAP], full[WT_NAME_CAP + 64];
+        snprintf(name, sizeof name, fmt, i0, i1);
+        char *bar = strchr(name, '|');
+        if (bar) *bar = 0;
+        int64_t shape[WT_MAX_DIMS];
+        for (int d = 0; d < s->nd; d++) shape[d] = (int64_t)s->dim[d].mul * (s->dim[d].sym ? dims[s->dim[d].sym] : 1);
+        if (s->kind == WT_LINEAR) {
+            snprintf(full, sizeof full, "%s%s.weight", prefix, name);
+            fn(user, full, 2, shape);
+            if (s->flags & WT_NOBIAS) continue;
+            snprintf(full, sizeof full, "%s%s.bias", prefix, name);
+            fn(user, full, 1, shape);
+        } else {
+            snprintf(full, sizeof full, "%s%s", prefix, name);
+            fn(user, full, s->nd, shape);
+        }
+    }
+}
+
 /* ---- use -------------------------------------------------------------------------------------- */
 
 dit_status wt_linear(ops_ctx *c, ops_prec p, float *y, const float *x, int64_t M, const wt_lin *l)

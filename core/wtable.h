@@ -103,6 +103,14 @@ dit_status wt_load(wt_loader *L, void *obj, const wt_spec *spec, int n, int i0, 
 dit_status wt_loader_finish(wt_loader *L);
 void wt_loader_free(wt_loader *L);
 
+/* The tensors a table expects, as a file in naming `naming` must hold them (first alternative,
+ * no concatenation or swap; WT_LINEAR gives name.weight [out, in] and name.bias [out]): calls
+ * fn(user, name, nd, shape) for each. Used to write files the loader reads (e.g. random weights
+ * for benchmarks), so the tables stay the one description of a model. */
+typedef void (*wt_visit)(void *user, const char *name, int nd, const int64_t *shape);
+void wt_enumerate(const wt_spec *spec, int n, int i0, int i1, int naming, const int *dims, const char *prefix,
+                  wt_visit fn, void *user);
+
 /* The tensor a formatted name (without the syntax above) refers to under the loader's prefix,
  * or NULL. Does not mark it used. */
 const st_tensor *wt_find(const wt_loader *L, const char *name);

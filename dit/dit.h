@@ -25,6 +25,7 @@
 #include "core/err.h"
 #include "core/hooks.h"
 #include "core/ops.h"
+#include "core/wtable.h"
 
 typedef enum { DIT_FLUX = 0, DIT_SD3, DIT_DIT, DIT_SIT, DIT_FAMILY_COUNT } dit_family;
 const char *dit_family_name(dit_family f);
@@ -84,6 +85,11 @@ dit_status dit_resolve_path(const char *path, char *file, size_t cap, dit_err *e
 /* Detect family and configuration of a file without preparing weights (for `dit inspect`). */
 dit_status dit_probe(const char *path, const dit_load_opts *o, dit_config *out, dit_err *e);
 
+/* Every tensor a model of configuration c holds in the released single-file layout (SD3 under
+ * the model.diffusion_model. prefix), with its shape, from the same tables the loader reads:
+ * fn(user, name, nd, shape). For writing files the loader accepts (tools/synth.c). */
+void dit_enumerate(const dit_config *c, wt_visit fn, void *user);
+
 typedef struct dit_state dit_state;
 
 /* Run state for latents up to max_h x max_w (latent pixels) and up to max_ctx text tokens. */
@@ -103,6 +109,15 @@ typedef struct {
     const int *labels;     /* [batch] (DiT/SiT; num_classes = unconditional) */
     hook_list hooks;       /* empty = plain forward */
 } dit_input;
+
+/* Where the last dit_forward spent its time (wall seconds) and the work it did. matmul: every
+ * linear (embeddings, modulations, qkv, projections, MLPs); attention: the attention kernels (and
+ * whatever hooks do at that site); the rest: norms, activations, residuals, RoPE, layouts. */
+typedef struct {
+    double seconds, matmul_s, attn_s;
+    double matmul_flop, attn_flop; /* 2 M K N per linear; 4 n_q n_kv head_dim heads per attention */
+} dit_profile;
+const dit_profile *dit_state_profile(const dit_state *s);
 
 /* v: [batch, out_ch, H, W], the model's prediction (FLUX/SD3 velocity, DiT eps ++ variance,
  * SiT velocity toward data). */

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/arena.h"
 #include "dit/embed.h"
@@ -42,7 +43,20 @@ struct dit_state {
     float *vec, *svec, *tmp; /* [H]: conditioning c (FLUX vec), SiLU(c), scratch */
     float *mod;    /* [2, 9H] modulation chunks of the current block (img, txt) */
     float *onep;   /* [H] 1 + scale */
+    dit_profile prof;
 };
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+const dit_profile *dit_state_profile(const dit_state *s)
+{
+    return &s->prof;
+}
 
 /* ---- state ------------------------------------------------------------------------------------ */
 
@@ -143,13 +157,20 @@ static dit_status ops_fail(fw *f)
 /* y[M, out] = x[M, in] W^T + b from an f32 input (embeddings, modulations, projections). */
 static dit_status lin_f32(fw *f, float *y, const float *x, int64_t M, const wt_lin *l)
 {
-    return wt_linear(f->s->ctx, f->p, y, x, M, l) ? ops_fail(f) : DIT_OK;
+    const double t0 = now();
+    const dit_status r = wt_linear(f->s->ctx, f->p, y, x, M, l);
+    f->s->prof.matmul_s += now() - t0;
+    f->s->prof.matmul_flop += 2.0 * M * l->in * l->out;
+    return r ? ops_fail(f) : DIT_OK;
 }
 
 /* y = (linear input prepared in s->xb / s->xf, [M, l->in]) W^T + b. */
 static dit_status lin_in(fw *f, float *y, int64_t M, const wt_lin *l)
 {
+    const double t0 = now();
     const dit_status r = f->bf ? wt_linear_bf16(f->s->ctx, y, f->s->xb, M, l) : wt_linear(f->s->ctx, f->p, y, f->s->xf, M, l);
+    f->s->prof.matmul_s += now() - t0;
+    f->s->prof.matmul_flop += 2.0 * M * l->in * l->out;
     return r ? ops_fail(f) : DIT_OK;
 }
 
@@ -221,7 +242,10 @@ static dit_status attend(fw *f, const hook_site *site, float *qkv, int64_t strid
     at.ctx = f->s->ctx, at.prec = f->p;
     const hook_list *hl = &f->in->hooks;
     hooks_qkv(hl, site, &at);
+    const double t0 = now();
     const dit_status r = hooks_attention(hl, site, &at, f->e);
+    f->s->prof.attn_s += now() - t0;
+    f->s->prof.attn_flop += 4.0 * n * (double)n * c->hidden;
     if (r) return r;
     hooks_attn_out(hl, site, &at);
     return DIT_OK;
@@ -515,7 +539,10 @@ dit_status dit_forward(const dit_model *m, dit_state *s, const dit_input *in, fl
     f.site.n_txt = f.n_txt, f.site.n_img = f.n_img;
     f.site.grid_h = f.gh, f.site.grid_w = f.gw;
     f.site.n_heads = c->heads, f.site.head_dim = c->head_dim;
+    memset(&s->prof, 0, sizeof s->prof);
+    const double t0 = now();
     for (int b = 0; b < in->batch; b++)
         if ((r = sample(&f, b, v))) return r;
+    s->prof.seconds = now() - t0;
     return DIT_OK;
 }

@@ -493,48 +493,95 @@ void dit_config_describe(const dit_config *c, char *buf, size_t cap)
 
 /* ---- loading ---------------------------------------------------------------------------------- */
 
-static dit_status load_weights(dit_model *m, const char *prefix, ops_ctx *ctx, dit_err *e)
+/* Walk every table the configuration needs, in load order, calling fn for each (table, struct,
+ * block index): the loader fills the model this way, and dit_enumerate lists the tensors. */
+typedef dit_status (*table_fn)(void *user, void *obj, const wt_spec *spec, int n, int i);
+
+static void fill_dims(const dit_config *c, int *dims)
 {
-    const dit_config *c = &m->cfg;
-    int dims[N_SYMS] = { 0 };
+    memset(dims, 0, sizeof(int) * N_SYMS);
     dims[HID] = c->hidden, dims[MLP] = c->mlp, dims[HD] = c->head_dim, dims[CTX] = c->ctx_dim, dims[VEC] = c->vec_dim;
     dims[FINAL] = c->patch * c->patch * c->final_ch;
     dims[IN] = c->family == DIT_FLUX ? 4 * c->in_ch : c->in_ch * c->patch * c->patch;
     dims[LIN1] = 3 * c->hidden + c->mlp, dims[LIN2] = c->hidden + c->mlp;
     dims[POS] = c->pos_max * c->pos_max, dims[NCLS] = c->num_classes + 1;
+}
+
+static dit_status walk(const dit_config *c, dit_model *m, int *dims, table_fn fn, void *user)
+{
+    dit_status r = DIT_OK;
+#define T(obj, spec, i) fn(user, (obj), (spec), N_ELEMS(spec), (i))
+    if (c->family == DIT_FLUX) {
+        r = T(m, FLUX_TOP, 0);
+        if (!r && c->guidance_embed) r = T(m, FLUX_GUIDANCE, 0);
+        for (int i = 0; !r && i < c->depth; i++) r = T(m ? &m->dbl[i] : NULL, FLUX_DOUBLE, i);
+        for (int i = 0; !r && i < c->depth_single; i++) r = T(m ? &m->sgl[i] : NULL, FLUX_SINGLE, i);
+    } else if (c->family == DIT_SD3) {
+        r = T(m, SD3_TOP, 0);
+        for (int i = 0; !r && i < c->depth; i++) {
+            dit_double *b = m ? &m->dbl[i] : NULL;
+            const int attn2 = c->attn2[i], pre_only = i == c->depth - 1;
+            if (m) b->has_attn2 = attn2, b->txt_pre_only = pre_only;
+            dims[MODX] = (attn2 ? 9 : 6) * c->hidden;
+            r = T(b, SD3_X, i);
+            if (!r) r = pre_only ? T(b, SD3_CTX_PRE_ONLY, i) : T(b, SD3_CTX, i);
+            if (!r && c->qk_norm) r = T(b, SD3_X_QK, i);
+            if (!r && c->qk_norm) r = T(b, SD3_CTX_QK, i);
+            if (!r && attn2) r = T(b, SD3_ATTN2, i);
+            if (!r && attn2 && c->qk_norm) r = T(b, SD3_ATTN2_QK, i);
+        }
+    } else {
+        r = T(m, DIT_TOP, 0);
+        for (int i = 0; !r && i < c->depth; i++) r = T(m ? &m->dbl[i] : NULL, DIT_BLOCK, i);
+    }
+#undef T
+    return r;
+}
+
+static dit_status load_table(void *user, void *obj, const wt_spec *spec, int n, int i)
+{
+    return wt_load(user, obj, spec, n, i, 0);
+}
+
+static dit_status load_weights(dit_model *m, const char *prefix, ops_ctx *ctx, dit_err *e)
+{
+    const dit_config *c = &m->cfg;
+    int dims[N_SYMS];
+    fill_dims(c, dims);
     wt_loader L;
     dit_status r = wt_loader_init(&L, m->set, prefix, c->naming, ctx, m->prec, &m->store, dims, e);
     if (r) return r;
     m->dbl = calloc(c->depth > 0 ? (size_t)c->depth : 1, sizeof *m->dbl);
     m->sgl = calloc(c->depth_single > 0 ? (size_t)c->depth_single : 1, sizeof *m->sgl);
     if (!m->dbl || !m->sgl) r = err_set(e, DIT_E_OOM, "%s: out of memory", st_set_path(m->set));
-    if (!r && c->family == DIT_FLUX) {
-        r = wt_load(&L, m, FLUX_TOP, N_ELEMS(FLUX_TOP), 0, 0);
-        if (!r && c->guidance_embed) r = wt_load(&L, m, FLUX_GUIDANCE, N_ELEMS(FLUX_GUIDANCE), 0, 0);
-        for (int i = 0; !r && i < c->depth; i++) r = wt_load(&L, &m->dbl[i], FLUX_DOUBLE, N_ELEMS(FLUX_DOUBLE), i, 0);
-        for (int i = 0; !r && i < c->depth_single; i++) r = wt_load(&L, &m->sgl[i], FLUX_SINGLE, N_ELEMS(FLUX_SINGLE), i, 0);
-    } else if (!r && c->family == DIT_SD3) {
-        r = wt_load(&L, m, SD3_TOP, N_ELEMS(SD3_TOP), 0, 0);
-        for (int i = 0; !r && i < c->depth; i++) {
-            dit_double *b = &m->dbl[i];
-            b->has_attn2 = c->attn2[i];
-            b->txt_pre_only = i == c->depth - 1;
-            dims[MODX] = (b->has_attn2 ? 9 : 6) * c->hidden;
-            r = wt_load(&L, b, SD3_X, N_ELEMS(SD3_X), i, 0);
-            if (!r) r = b->txt_pre_only ? wt_load(&L, b, SD3_CTX_PRE_ONLY, N_ELEMS(SD3_CTX_PRE_ONLY), i, 0)
-                                        : wt_load(&L, b, SD3_CTX, N_ELEMS(SD3_CTX), i, 0);
-            if (!r && c->qk_norm) r = wt_load(&L, b, SD3_X_QK, N_ELEMS(SD3_X_QK), i, 0);
-            if (!r && c->qk_norm) r = wt_load(&L, b, SD3_CTX_QK, N_ELEMS(SD3_CTX_QK), i, 0);
-            if (!r && b->has_attn2) r = wt_load(&L, b, SD3_ATTN2, N_ELEMS(SD3_ATTN2), i, 0);
-            if (!r && b->has_attn2 && c->qk_norm) r = wt_load(&L, b, SD3_ATTN2_QK, N_ELEMS(SD3_ATTN2_QK), i, 0);
-        }
-    } else if (!r) {
-        r = wt_load(&L, m, DIT_TOP, N_ELEMS(DIT_TOP), 0, 0);
-        for (int i = 0; !r && i < c->depth; i++) r = wt_load(&L, &m->dbl[i], DIT_BLOCK, N_ELEMS(DIT_BLOCK), i, 0);
-    }
+    if (!r) r = walk(c, m, dims, load_table, &L);
     if (!r) r = wt_loader_finish(&L);
     wt_loader_free(&L);
     return r;
+}
+
+typedef struct {
+    const int *dims;
+    const char *prefix;
+    int naming;
+    wt_visit fn;
+    void *user;
+} enum_ctx;
+
+static dit_status enum_table(void *user, void *obj, const wt_spec *spec, int n, int i)
+{
+    const enum_ctx *ec = user;
+    (void)obj;
+    wt_enumerate(spec, n, i, 0, ec->naming, ec->dims, ec->prefix, ec->fn, ec->user);
+    return DIT_OK;
+}
+
+void dit_enumerate(const dit_config *c, wt_visit fn, void *user)
+{
+    int dims[N_SYMS];
+    fill_dims(c, dims);
+    const enum_ctx ec = { dims, c->family == DIT_SD3 ? "model.diffusion_model." : "", 0, fn, user };
+    walk(c, NULL, dims, enum_table, (void *)&ec);
 }
 
 dit_status dit_load(dit_model **out, const char *path, const dit_load_opts *o, dit_err *e)

@@ -9,6 +9,7 @@
 
 #include "core/cpu.h"
 #include "core/ops.h"
+#include "dit/dit.h"
 #include "tools/cli.h"
 
 static double now(void)
@@ -101,22 +102,134 @@ static double time_attention(bench *b, ops_prec p, int n, int H, int D)
     return best;
 }
 
+/* Peak: the best bf16 product rate, inputs already bf16 and the weights in oneDNN's blocked
+ * layout, over transformer shapes and a few larger ones. */
+static const int LIN[][3] = { { 4096, 1536, 1536 }, { 4096, 6144, 1536 }, { 1024, 1536, 1536 } };
+static double measure_peak(bench *b)
+{
+    static const int big[][3] = { { 4096, 4096, 4096 }, { 8192, 2048, 2048 } };
+    double peak = 0;
+    ops_bench_matmul_bf16(b->ctx, 4096, 4096, 4096, 3); /* warm-up: clocks up, pages touched */
+    for (int i = 0; i < 5; i++) {
+        const int *sh = i < 3 ? LIN[i] : big[i - 3];
+        double g = 2.0 * sh[0] * sh[1] * sh[2] / ops_bench_matmul_bf16(b->ctx, sh[0], sh[1], sh[2], 2 * b->reps + 5) / 1e9;
+        if (g > peak) peak = g;
+    }
+    return peak;
+}
+
+/* One forward of a model file at each image size (pixels; latent = pixels / 8) on the bf16 path,
+ * with random inputs and n_ctx text tokens: seconds, FLOPs and utilisation = FLOPs / (time x peak),
+ * split into matmul, attention and the rest (dit_state_profile). */
+static int bench_model(bench *b, const char *path, const int *sizes, int n_sizes, int n_ctx, int reps)
+{
+    const double peak = measure_peak(b);
+    printf("bf16 matmul peak: %.0f GFLOP/s (measured in this run)\n", peak);
+    dit_err e = { 0 };
+    dit_model *m = NULL;
+    double t0 = now();
+    if (dit_load(&m, path, NULL, &e)) {
+        fprintf(stderr, "dit bench: %s\n", e.msg);
+        return 1;
+    }
+    const dit_config *c = dit_model_config(m);
+    char desc[1024];
+    dit_config_describe(c, desc, sizeof desc);
+    printf("model: %s\nloaded in %.1f s (%.2f GB of packed bf16 weights)\n\n", desc, now() - t0, dit_model_bytes(m) / 1e9);
+    int max_px = 0;
+    for (int i = 0; i < n_sizes; i++) max_px = sizes[i] > max_px ? sizes[i] : max_px;
+    const int ml = max_px / 8, text = c->family == DIT_DIT || c->family == DIT_SIT ? 0 : n_ctx;
+    dit_state *s = dit_state_new(m, ml, ml, text, &e);
+    float *x = rand_floats((size_t)c->in_ch * ml * ml, 11), *v = rand_floats((size_t)c->out_ch * ml * ml, 12);
+    float *ctx = text ? rand_floats((size_t)text * c->ctx_dim, 13) : NULL, *pooled = c->vec_dim ? rand_floats((size_t)c->vec_dim, 14) : NULL;
+    if (!s || !x || !v || (text && !ctx)) {
+        fprintf(stderr, "dit bench: %s\n", s ? "out of memory" : e.msg);
+        dit_free(m);
+        return 1;
+    }
+    printf("state: %.2f GB for %dx%d and %d text tokens\n", dit_state_bytes(s) / 1e9, max_px, max_px, text);
+    const float t = c->family == DIT_FLUX ? 0.5f : c->family == DIT_SD3 ? 500.0f : c->family == DIT_SIT ? 0.5f : 500.0f;
+    const float g = 3.5f;
+    int label = 0;
+    int rc = 0;
+    for (int i = 0; i < n_sizes && !rc; i++) {
+        const int l = sizes[i] / 8;
+        dit_input in = { .batch = 1, .H = l, .W = l, .x = x, .t = &t, .context = ctx, .n_ctx = text, .pooled = pooled,
+                         .guidance = &g, .labels = &label };
+        dit_profile best = { .seconds = INFINITY };
+        for (int r = 0; r <= reps; r++) { /* run 0 warms up (primitives, pages) */
+            if (dit_forward(m, s, &in, v, &e)) {
+                fprintf(stderr, "dit bench: %s\n", e.msg);
+                rc = 1;
+                break;
+            }
+            const dit_profile *p = dit_state_profile(s);
+            if (r > 0 && p->seconds < best.seconds) best = *p;
+        }
+        if (rc) break;
+        const int n_img = (l / c->patch) * (l / c->patch);
+        const double flop = best.matmul_flop + best.attn_flop, rest = best.seconds - best.matmul_s - best.attn_s;
+        printf("%dx%d (%d image + %d text tokens): %.2f s per forward, %.2f TFLOP, %.0f GFLOP/s = %.1f%% of peak\n",
+               sizes[i], sizes[i], n_img, text, best.seconds, flop / 1e12, flop / best.seconds / 1e9,
+               100 * flop / best.seconds / 1e9 / peak);
+        printf("  matmul     %6.2f s  %5.1f%% of time  %.2f TFLOP  %5.1f%% of peak\n", best.matmul_s,
+               100 * best.matmul_s / best.seconds, best.matmul_flop / 1e12, 100 * best.matmul_flop / best.matmul_s / 1e9 / peak);
+        printf("  attention  %6.2f s  %5.1f%% of time  %.2f TFLOP  %5.1f%% of peak\n", best.attn_s,
+               100 * best.attn_s / best.seconds, best.attn_flop / 1e12, 100 * best.attn_flop / best.attn_s / 1e9 / peak);
+        printf("  rest       %6.2f s  %5.1f%% of time  (norms, activations, residuals, RoPE, layouts)\n", rest,
+               100 * rest / best.seconds);
+    }
+    free(x), free(v), free(ctx), free(pooled);
+    dit_state_free(s);
+    dit_free(m);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
-    int reps = 5;
+    int reps = 5, model_reps = 2, n_ctx = 154, sizes[8] = { 512, 1024 }, n_sizes = 2;
+    const char *model = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: dit bench [--reps N]\n\nGFLOP/s of the f32 and bf16 linear at transformer shapes, of\n"
-                   "attention (4096 tokens, 24 heads x 64) and of VAE-stage 3x3 convolutions, each also as a\nfraction of the bf16 matmul peak "
-                   "measured in the same run. Threads follow OMP_NUM_THREADS.\n  --reps N   runs per "
-                   "measurement, best kept [%d]\n",
-                   reps);
+            printf("usage: dit bench [--reps N]\n       dit bench --model FILE [--sizes 512,1024] [--ctx N] [--reps N]\n\n"
+                   "Without --model: GFLOP/s of the f32 and bf16 linear at transformer shapes, of attention\n"
+                   "(4096 tokens, 24 heads x 64) and of VAE-stage 3x3 convolutions, each also as a fraction of\n"
+                   "the bf16 matmul peak measured in the same run.\n"
+                   "With --model: one forward of the model (bf16 path, random inputs) per image size: seconds,\n"
+                   "FLOPs and utilisation = FLOPs / (time x peak), split into matmul, attention and the rest.\n"
+                   "Random-weight models at released geometries: dit synth (e.g. dit synth sd3.5-medium -o F).\n"
+                   "Threads follow OMP_NUM_THREADS.\n\n"
+                   "  --reps N      runs per measurement, best kept [%d; %d with --model]\n"
+                   "  --model FILE  a model file or folder (anything dit_load reads)\n"
+                   "  --sizes LIST  image sizes in pixels, comma-separated [512,1024]\n"
+                   "  --ctx N       text tokens [154 = SD3's 77 CLIP + 77 T5]\n",
+                   reps, model_reps);
             return 0;
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
-            reps = atoi(argv[++i]);
+            reps = model_reps = atoi(argv[++i]);
             if (reps < 1) {
                 fprintf(stderr, "dit bench: --reps must be a positive integer\n");
                 return 2;
+            }
+        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
+            model = argv[++i];
+        } else if (!strcmp(argv[i], "--ctx") && i + 1 < argc) {
+            n_ctx = atoi(argv[++i]);
+            if (n_ctx < 1 || n_ctx > 4096) {
+                fprintf(stderr, "dit bench: --ctx must be 1..4096\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
+            char *p = argv[++i];
+            for (n_sizes = 0; *p && n_sizes < 8; n_sizes++) {
+                char *end;
+                long v = strtol(p, &end, 10);
+                if (end == p || v < 16 || v > 4096 || v % 16 || (*end && *end != ',')) {
+                    fprintf(stderr, "dit bench: --sizes takes multiples of 16 up to 4096, comma-separated\n");
+                    return 2;
+                }
+                sizes[n_sizes] = (int)v;
+                p = *end ? end + 1 : end;
             }
         } else {
             fprintf(stderr, "dit bench: unknown argument '%s'\n", argv[i]);
@@ -129,26 +242,20 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "dit bench: %s\n", e.msg);
         return 1;
     }
-    printf("threads %d, best of %d runs\n", cpu_threads(), reps);
-
-    /* Peak: the best bf16 product rate, inputs already bf16 and the weights in oneDNN's blocked
-     * layout, over the transformer shapes below and a few larger ones. */
-    static const int lin[][3] = { { 4096, 1536, 1536 }, { 4096, 6144, 1536 }, { 1024, 1536, 1536 } };
-    static const int big[][3] = { { 4096, 4096, 4096 }, { 8192, 2048, 2048 } };
-    double peak = 0;
-    ops_bench_matmul_bf16(b.ctx, 4096, 4096, 4096, 3); /* warm-up: clocks up, pages touched */
-    for (int i = 0; i < 5; i++) {
-        const int *sh = i < 3 ? lin[i] : big[i - 3];
-        double g = 2.0 * sh[0] * sh[1] * sh[2] / ops_bench_matmul_bf16(b.ctx, sh[0], sh[1], sh[2], 2 * reps + 5) / 1e9;
-        if (g > peak) peak = g;
+    printf("threads %d, best of %d runs\n", cpu_threads(), model ? model_reps : reps);
+    if (model) {
+        const int rc = bench_model(&b, model, sizes, n_sizes, n_ctx, model_reps);
+        ops_ctx_free(b.ctx);
+        return rc;
     }
+    const double peak = measure_peak(&b);
     printf("bf16 matmul peak: %.0f GFLOP/s (bf16 x blocked bf16 -> f32, best of the shapes below, 4096^3, 8192x2048^2)\n\n",
            peak);
 
     printf("%-38s %10s %10s %8s\n", "kernel", "ms", "GFLOP/s", "of peak");
     for (int i = 0; i < 3; i++)
         for (int v = 0; v < 3; v++) { /* f32, bf16 with plain weights, bf16 with packed weights */
-            const int M = lin[i][0], N = lin[i][1], K = lin[i][2];
+            const int M = LIN[i][0], N = LIN[i][1], K = LIN[i][2];
             const ops_prec p = v == 0 ? OPS_F32 : OPS_BF16;
             double t = time_linear(&b, p, v == 2, M, N, K), g = 2.0 * M * N * K / t / 1e9;
             char name[64];

@@ -14,7 +14,8 @@ static const subcommand COMMANDS[] = {
     { "info", cmd_info, "version, build options, CPU features, threads, oneDNN and the matmul path" },
     { "inspect", cmd_inspect, "FILE.safetensors | model.safetensors.index.json: list tensors and metadata" },
     { "check", cmd_check, "CASE_DIR: run a golden case folder and compare with the reference (PASS/FAIL)" },
-    { "bench", cmd_bench, "kernel throughput (GFLOP/s of linear, attention and conv vs the bf16 peak)" },
+    { "synth", cmd_synth, "PRESET -o FILE: a random-weight model at a released geometry (for benchmarks)" },
+    { "bench", cmd_bench, "kernel throughput vs the bf16 peak; --model FILE: one forward, seconds and utilisation" },
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
