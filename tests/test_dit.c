@@ -733,6 +733,39 @@ static void t_bad_files(tctx *t)
     unlink(dst);
 }
 
+/* An SD3 single file also holds the VAE and the text encoders under other prefixes: they are not
+ * the model's, so they are neither used nor "unexpected"; the output is the same bits. */
+static void t_single_file_with_others(tctx *t)
+{
+    if (!test_golden_present(t)) return;
+    gcase g;
+    if (!case_open(&g, "sd3", "sd3.5_medium")) {
+        CHECK(t, 0, "sd3/sd3.5_medium unreadable");
+        case_close(&g);
+        return;
+    }
+    char dst[256];
+    snprintf(dst, sizeof dst, "/tmp/dit_test_single_%d.safetensors", (int)getpid());
+    int ok = write_variant(g.model, dst, NULL, "first_stage_model.decoder.conv_in.bias", NULL) &&
+             write_variant(dst, dst, NULL, "text_encoders.clip_l.transformer.text_model.final_layer_norm.bias", NULL);
+    CHECK(t, ok, "write");
+    dit_load_opts o = g.opts;
+    o.prec = OPS_F32;
+    dit_err e = { 0 }, e2 = { 0 };
+    size_t n1, n2;
+    float *a = run(g.model, &o, &g, NULL, &n1, &e), *b = run(dst, &o, &g, NULL, &n2, &e2);
+    CHECK(t, a && b && n1 == n2 && !memcmp(a, b, sizeof(float) * n1), "with VAE/text tensors beside it: %s | %s", e.msg, e2.msg);
+    free(a), free(b);
+    /* but a stray tensor under the model's own prefix is an error */
+    ok = write_variant(g.model, dst, NULL, "model.diffusion_model.joint_blocks.0.extra.weight", NULL);
+    dit_model *m = NULL;
+    CHECK(t, ok && dit_load(&m, dst, &o, &e) == DIT_E_SHAPE && strstr(e.msg, "unexpected tensor 'model.diffusion_model.joint_blocks.0.extra.weight'"),
+          "stray tensor under the prefix: %s", e.msg);
+    dit_free(m);
+    unlink(dst);
+    case_close(&g);
+}
+
 /* Bad forward inputs: one-line errors, nothing computed. */
 static void t_bad_inputs(tctx *t)
 {
@@ -776,6 +809,7 @@ int main(void)
     RUN(&t, t_hook_effects);
     RUN(&t, t_diffusers);
     RUN(&t, t_bad_files);
+    RUN(&t, t_single_file_with_others);
     RUN(&t, t_bad_inputs);
     return test_end(&t);
 }

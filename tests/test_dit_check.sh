@@ -38,5 +38,15 @@ if [ $rc -eq 1 ] && [ "$last" = FAIL ] && printf '%s\n' "$out" | grep -q "v .*FA
 "$bin" check >/dev/null 2>&1; [ $? -eq 2 ] && ok usage_no_dir || bad usage_no_dir
 "$bin" check --bogus "$golden/dit/dit_xl2_like" >/dev/null 2>&1; [ $? -eq 2 ] && ok usage_bad_flag || bad usage_bad_flag
 "$bin" check "$tmp" >/dev/null 2>&1; [ $? -eq 1 ] && ok not_a_case || bad not_a_case
+# dit synth writes what the loader reads (the tensor list comes from the loader's tables), and
+# dit bench --model runs a forward of it.
+for p in sd3.5-medium sd3-medium flux-dev dit-xl2; do
+  h=256; [ $p = dit-xl2 ] && h=144
+  if "$bin" synth $p --depth 2 --hidden $h -o "$tmp/$p.safetensors" >/dev/null &&
+     "$bin" inspect "$tmp/$p.safetensors" | grep -q "^model: .*hidden $h"; then ok synth_$p; else bad synth_$p; fi
+done
+out=$("$bin" bench --model "$tmp/sd3.5-medium.safetensors" --sizes 64 --reps 1 2>&1)
+if printf '%s\n' "$out" | grep -q "^64x64 (16 image + 154 text tokens): .* of peak"; then ok bench_model; else printf '%s\n' "$out"; bad bench_model; fi
+"$bin" synth nosuch -o "$tmp/x.safetensors" >/dev/null 2>&1; [ $? -eq 2 ] && [ ! -e "$tmp/x.safetensors" ] && ok synth_bad_preset || bad synth_bad_preset
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
