@@ -1,6 +1,6 @@
 #!/bin/sh
-# tests/test_dit_check.sh — `dit check` on every golden case folder under flux/, sd3/ and dit/
-# of $DIT_GOLDEN (default ../shared/golden): each must print PASS as its last line and exit 0
+# tests/test_dit_check.sh — `dit check` on every golden case folder under flux/, sd3/, dit/ and
+# schedules/ (the Euler sampling trajectories) of $DIT_GOLDEN (default ../shared/golden): each must print PASS as its last line and exit 0
 # (f32 path within the case's tolerance, bf16 path within 2e-2). Also: the verdict can be FAIL
 # (a case whose bounds are too tight), `dit inspect` names the detected family, and
 # usage errors exit 2. Under CI=true a missing golden folder is a failure.
@@ -15,7 +15,7 @@ if [ ! -d "$golden" ]; then
   echo "skip dit_check: golden folder $golden not found"; echo "0 passed, 0 failed, 1 skipped"; exit 0
 fi
 n=0
-for dir in "$golden"/flux/* "$golden"/sd3/* "$golden"/dit/*; do
+for dir in "$golden"/flux/* "$golden"/sd3/* "$golden"/dit/* "$golden"/schedules/*; do
   [ -f "$dir/case.json" ] || continue
   n=$((n + 1))
   name=$(echo "$dir" | sed "s|^$golden/||")
@@ -23,7 +23,7 @@ for dir in "$golden"/flux/* "$golden"/sd3/* "$golden"/dit/*; do
   last=$(printf '%s\n' "$out" | tail -n 1)
   if [ $rc -eq 0 ] && [ "$last" = PASS ]; then ok "$name"; else printf '%s\n' "$out"; bad "$name"; fi
 done
-[ $n -ge 7 ] && ok "cases_found_$n" || bad "cases_found_$n"
+[ $n -ge 9 ] && ok "cases_found_$n" || bad "cases_found_$n"
 
 # A too tight expectation must give FAIL and exit 1: a copy of a case whose f32 bounds are 1e-12.
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT

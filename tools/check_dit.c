@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "dit/dit.h"
+#include "dit/embed.h"
+#include "guidance/guidance.h"
+#include "sampler/sampler.h"
 #include "tools/check.h"
 
 #define MAX_SLOTS 128
@@ -153,65 +156,16 @@ static int read_inputs(check_run *r, const st_file *io, const dit_config *c, inp
     return 0;
 }
 
-/* Run one path and compare. Returns 0 when it ran. */
-static int run_path(check_run *r, const char *model_path, const st_file *io, const dit_load_opts *o, const char *tag)
+/* Compare every slot: the outputs (named in is_output) one line each, the intermediates in the
+ * order the run produced them, summarised by the first that diverges (all of them with -v). */
+static int is_output(const char *name)
 {
-    dit_err e = { 0 };
-    dit_model *m = NULL;
-    if (dit_load(&m, model_path, o, &e)) {
-        check_error(r, "%s", e.msg);
-        return 1;
-    }
-    const dit_config *c = dit_model_config(m);
-    if (o->prec != OPS_BF16 || r->fast_only) check_config(r, c, cJSON_GetObjectItemCaseSensitive(r->json, "config"));
-    inputs in;
-    memset(&in, 0, sizeof in);
-    int rc = 1;
-    capture *cap = calloc(1, sizeof *cap);
-    float *v = NULL;
-    dit_state *s = NULL;
-    if (!cap || read_inputs(r, io, c, &in)) goto done;
-    /* a slot for every expected out.* tensor */
-    cap->batch = in.batch;
-    for (int i = 0; i < st_count(io) && cap->n < MAX_SLOTS; i++) {
-        const st_tensor *t = st_at(io, i);
-        if (strncmp(t->name, "out.", 4) || t->dtype != ST_F32 || strlen(t->name) >= sizeof cap->s[0].name) continue;
-        slot *sl = &cap->s[cap->n++];
-        snprintf(sl->name, sizeof sl->name, "%s", t->name);
-        sl->ref = t->data, sl->numel = t->numel;
-        sl->got = calloc(t->numel ? t->numel : 1, sizeof(float));
-        if (!sl->got) goto done;
-        if (!strcmp(t->name, "out.pe")) {
-            cap->rope = 1, cap->rope_n = (int64_t)(t->numel / in.batch / 4);
-            cap->cos = malloc(sizeof(float) * cap->rope_n), cap->sin = malloc(sizeof(float) * cap->rope_n);
-            cap->pe = malloc(sizeof(float) * 4 * cap->rope_n);
-            if (!cap->cos || !cap->sin || !cap->pe) goto done;
-        }
-    }
-    const size_t nv = (size_t)in.batch * c->out_ch * in.H * in.W;
-    v = malloc(sizeof(float) * nv);
-    s = dit_state_new(m, in.H, in.W, in.n_ctx, &e);
-    if (!v || !s) {
-        check_error(r, "%s", s ? "out of memory" : e.msg);
-        goto done;
-    }
-    hook h = { .user = cap, .tap = on_tap, .block_out = on_block_out };
-    dit_input di = { .batch = in.batch, .H = in.H, .W = in.W, .x = in.x, .t = in.t, .context = in.context,
-                     .n_ctx = in.n_ctx, .pooled = in.pooled, .guidance = in.guidance, .labels = in.labels,
-                     .hooks = { &h, 1 } };
-    if (dit_forward(m, s, &di, v, &e)) {
-        check_error(r, "forward: %s", e.msg);
-        goto done;
-    }
-    for (int b = 0; b < in.batch; b++) keep(cap, "out.v", b, v + nv / in.batch * b, 1, (int)(nv / in.batch));
-    slot *sd = find_slot(cap, "out.denoised");
-    if (sd && in.sigma && sd->numel == nv) { /* SD3 BaseModel.apply_model: x - v sigma */
-        const size_t per = nv / in.batch;
-        for (size_t i = 0; i < nv; i++) sd->got[i] = in.x[i] - v[i] * in.sigma[i / per];
-        sd->filled = (1 << in.batch) - 1;
-    }
-    const int fast = o->prec == OPS_BF16;
-    /* outputs first, then intermediates in forward order (the io file keeps them by name) */
+    return !strcmp(name, "out.v") || !strcmp(name, "out.v_tokens") || !strcmp(name, "out.denoised") ||
+           !strncmp(name, "out.final.", 10);
+}
+
+static void report(check_run *r, capture *cap, const char *tag, int fast, const char *what)
+{
     const char *first_bad = NULL;
     double first_rel = 0, first_bound = 0;
     int n_inter = 0, n_inter_ok = 0;
@@ -227,10 +181,10 @@ static int run_path(check_run *r, const char *model_path, const st_file *io, con
     for (int pass = 0; pass < 2; pass++)
         for (int k = 0; k < cap->n; k++) {
             slot *sl = &cap->s[by_order[k]];
-            const int is_out = !strcmp(sl->name, "out.v") || !strcmp(sl->name, "out.v_tokens") || !strcmp(sl->name, "out.denoised");
+            const int is_out = is_output(sl->name);
             if (is_out != (pass == 0)) continue;
-            if (sl->filled != (1 << in.batch) - 1) {
-                check_error(r, "%s: %s was not produced by the forward", tag, sl->name);
+            if (sl->filled != (1 << cap->batch) - 1) {
+                check_error(r, "%s: %s was not produced", tag, sl->name);
                 continue;
             }
             int is_abs = 0;
@@ -256,19 +210,208 @@ static int run_path(check_run *r, const char *model_path, const st_file *io, con
         if (first_bad)
             fprintf(r->out, "%-5s intermediates: %d/%d within bounds; first to diverge: %s (%.1e > %.1e)\n", tag, n_inter_ok,
                     n_inter, first_bad + 4, first_rel, first_bound);
-        else fprintf(r->out, "%-5s intermediates: %d/%d within bounds (embeddings and every block)\n", tag, n_inter_ok, n_inter);
+        else fprintf(r->out, "%-5s intermediates: %d/%d within bounds (%s)\n", tag, n_inter_ok, n_inter, what);
     }
+}
+
+/* A slot for every expected out.* tensor of io (F32). Returns 0, or -1 out of memory. */
+static int make_slots(capture *cap, const st_file *io, int batch)
+{
+    cap->batch = batch;
+    for (int i = 0; i < st_count(io) && cap->n < MAX_SLOTS; i++) {
+        const st_tensor *t = st_at(io, i);
+        if (strncmp(t->name, "out.", 4) || t->dtype != ST_F32 || strlen(t->name) >= sizeof cap->s[0].name) continue;
+        slot *sl = &cap->s[cap->n++];
+        snprintf(sl->name, sizeof sl->name, "%s", t->name);
+        sl->ref = t->data, sl->numel = t->numel;
+        sl->got = calloc(t->numel ? t->numel : 1, sizeof(float));
+        if (!sl->got) return -1;
+        if (!strcmp(t->name, "out.pe")) {
+            cap->rope = 1, cap->rope_n = (int64_t)(t->numel / batch / 4);
+            cap->cos = malloc(sizeof(float) * cap->rope_n), cap->sin = malloc(sizeof(float) * cap->rope_n);
+            cap->pe = malloc(sizeof(float) * 4 * cap->rope_n);
+            if (!cap->cos || !cap->sin || !cap->pe) return -1;
+        }
+    }
+    return 0;
+}
+
+static void free_slots(capture *cap)
+{
+    if (!cap) return;
+    for (int i = 0; i < cap->n; i++) free(cap->s[i].got);
+    free(cap->cos);
+    free(cap->sin);
+    free(cap->pe);
+    free(cap);
+}
+
+/* Run one path and compare. Returns 0 when it ran. */
+static int run_path(check_run *r, const char *model_path, const st_file *io, const dit_load_opts *o, const char *tag)
+{
+    dit_err e = { 0 };
+    dit_model *m = NULL;
+    if (dit_load(&m, model_path, o, &e)) {
+        check_error(r, "%s", e.msg);
+        return 1;
+    }
+    const dit_config *c = dit_model_config(m);
+    if (o->prec != OPS_BF16 || r->fast_only) check_config(r, c, cJSON_GetObjectItemCaseSensitive(r->json, "config"));
+    inputs in;
+    memset(&in, 0, sizeof in);
+    int rc = 1;
+    capture *cap = calloc(1, sizeof *cap);
+    float *v = NULL;
+    dit_state *s = NULL;
+    if (!cap || read_inputs(r, io, c, &in)) goto done;
+    if (make_slots(cap, io, in.batch)) goto done;
+    const size_t nv = (size_t)in.batch * c->out_ch * in.H * in.W;
+    v = malloc(sizeof(float) * nv);
+    s = dit_state_new(m, in.H, in.W, in.n_ctx, &e);
+    if (!v || !s) {
+        check_error(r, "%s", s ? "out of memory" : e.msg);
+        goto done;
+    }
+    hook h = { .user = cap, .tap = on_tap, .block_out = on_block_out };
+    dit_input di = { .batch = in.batch, .H = in.H, .W = in.W, .x = in.x, .t = in.t, .context = in.context,
+                     .n_ctx = in.n_ctx, .pooled = in.pooled, .guidance = in.guidance, .labels = in.labels,
+                     .hooks = { &h, 1 } };
+    if (dit_forward(m, s, &di, v, &e)) {
+        check_error(r, "forward: %s", e.msg);
+        goto done;
+    }
+    for (int b = 0; b < in.batch; b++) keep(cap, "out.v", b, v + nv / in.batch * b, 1, (int)(nv / in.batch));
+    slot *sd = find_slot(cap, "out.denoised");
+    if (sd && in.sigma && sd->numel == nv) { /* SD3 BaseModel.apply_model: x - v sigma */
+        const size_t per = nv / in.batch;
+        for (size_t i = 0; i < nv; i++) sd->got[i] = in.x[i] - v[i] * in.sigma[i / per];
+        sd->filled = (1 << in.batch) - 1;
+    }
+    report(r, cap, tag, o->prec == OPS_BF16, "embeddings and every block");
     rc = 0;
 done:
-    if (cap) {
-        for (int i = 0; i < cap->n; i++) free(cap->s[i].got);
-        free(cap->cos);
-        free(cap->sin);
-        free(cap->pe);
-    }
-    free(cap);
+    free_slots(cap);
     free(in.labels);
     free(v);
+    dit_state_free(s);
+    dit_free(m);
+    return rc;
+}
+
+/* ---- sampling trajectories (schedules/flux_euler, schedules/sd3_euler_cfg) ----------------------- */
+
+typedef struct {
+    capture *cap;
+    int b, flux, C, H, W;
+    float *tmp; /* [C, H, W] */
+} traj;
+
+static void keep_step(traj *t, const char *fmt, int step, const float *x, size_t n)
+{
+    char name[64];
+    snprintf(name, sizeof name, fmt, step);
+    keep(t->cap, name, t->b, x, 1, (int)n);
+}
+
+/* What the references store per step: FLUX the packed and unpacked sample, the prediction
+ * (packed) and t; SD3 the sample, x - v sigma per pass (BaseModel.apply_model) and 1000 sigma. */
+static void on_step(void *user, const guidance_step *st, const float *x, const float *const *v, int n_pass, const float *vg)
+{
+    traj *t = user;
+    const size_t n = (size_t)t->C * t->H * t->W;
+    if (t->flux) {
+        keep_step(t, "out.step%d.latent", st->step, x, n);
+        dit_flux_pack(t->tmp, x, t->C, t->H, t->W);
+        keep_step(t, "out.step%d.img", st->step, t->tmp, n);
+        dit_flux_pack(t->tmp, vg, t->C, t->H, t->W);
+        keep_step(t, "out.step%d.pred", st->step, t->tmp, n);
+        keep_step(t, "out.step%d.t", st->step, &st->sigma, 1);
+        return;
+    }
+    keep_step(t, "out.step%d.x", st->step, x, n);
+    for (int p = 0; p < n_pass && p < 2; p++) {
+        for (size_t i = 0; i < n; i++) t->tmp[i] = x[i] - v[p][i] * st->sigma;
+        keep_step(t, p ? "out.step%d.denoised_uncond" : "out.step%d.denoised_cond", st->step, t->tmp, n);
+    }
+    const float ts = 1000.0f * st->sigma;
+    keep_step(t, "out.step%d.timestep", st->step, &ts, 1);
+}
+
+static int run_trajectory(check_run *r, const char *model_path, const st_file *io, const dit_load_opts *o, const char *tag)
+{
+    dit_err e = { 0 };
+    dit_model *m = NULL;
+    if (dit_load(&m, model_path, o, &e)) {
+        check_error(r, "%s", e.msg);
+        return 1;
+    }
+    const dit_config *c = dit_model_config(m);
+    const int flux = c->family == DIT_FLUX;
+    int64_t xs[4], cs[3];
+    int rc = 1;
+    capture *cap = calloc(1, sizeof *cap);
+    dit_state *s = NULL;
+    guidance *g = NULL;
+    float *x = NULL, *tmp = NULL;
+    if (!cap || check_io_shape(io, "in.noise", 4, xs) || check_io_shape(io, "in.context", 3, cs)) {
+        check_error(r, "%s: no 4-D in.noise / 3-D in.context", st_path(io));
+        goto done;
+    }
+    const int B = (int)xs[0], C = (int)xs[1], H = (int)xs[2], W = (int)xs[3], L = (int)cs[1];
+    const size_t n = (size_t)C * H * W;
+    const char *sig_name = flux ? "in.timesteps" : "in.sigmas";
+    const st_tensor *st = st_find(io, sig_name);
+    const int steps = st && st->nd == 1 && st->numel >= 2 ? (int)st->numel - 1 : 0;
+    const float *noise = check_io_f32(r, io, "in.noise", B * n), *sig = steps ? check_io_f32(r, io, sig_name, steps + 1) : NULL;
+    const float *ctx = check_io_f32(r, io, "in.context", (size_t)B * L * c->ctx_dim), *y = check_io_f32(r, io, "in.y", (size_t)B * c->vec_dim);
+    const float *gd = flux && c->guidance_embed ? check_io_f32(r, io, "in.guidance", B) : NULL;
+    const float *ctx_neg = flux ? NULL : check_io_f32(r, io, "in.context_neg", (size_t)B * L * c->ctx_dim);
+    const float *y_neg = flux ? NULL : check_io_f32(r, io, "in.y_neg", (size_t)B * c->vec_dim);
+    const float *scale = flux ? NULL : check_io_f32(r, io, "in.cfg_scale", 1);
+    if (!noise || !sig || !ctx || !y || (flux && c->guidance_embed && !gd) || (!flux && (!ctx_neg || !y_neg || !scale)) || C != c->in_ch) {
+        check_error(r, "%s: trajectory inputs missing or of the wrong size", st_path(io));
+        goto done;
+    }
+    g = flux ? guidance_none_new(&e) : guidance_cfg_new(scale[0], &e);
+    s = dit_state_new(m, H, W, L, &e);
+    x = malloc(sizeof(float) * n), tmp = malloc(sizeof(float) * n);
+    if (!g || !s || !x || !tmp || make_slots(cap, io, B)) {
+        check_error(r, "%s", e.msg[0] ? e.msg : "out of memory");
+        goto done;
+    }
+    for (int b = 0; b < B; b++) {
+        dit_input conds[2] = {
+            { .context = ctx + (size_t)b * L * c->ctx_dim, .n_ctx = L, .pooled = y + (size_t)b * c->vec_dim, .guidance = gd ? gd + b : NULL },
+            { .context = ctx_neg ? ctx_neg + (size_t)b * L * c->ctx_dim : NULL, .n_ctx = L,
+              .pooled = y_neg ? y_neg + (size_t)b * c->vec_dim : NULL },
+        };
+        traj t = { cap, b, flux, C, H, W, tmp };
+        sampler_opts so = { .kind = SAMPLER_EULER, .sigmas = sig, .n_steps = steps, .t_scale = flux ? 1.0f : 1000.0f, .g = g,
+                            .conds = conds, .n_conds = flux ? 1 : 2, .on_step = on_step, .user = &t };
+        /* x at sigma_0: FLUX starts from the noise (t = 1), SD3 scales it (empty latent, sigma_0 = 1) */
+        for (size_t i = 0; i < n; i++) x[i] = flux ? noise[b * n + i] : sig[0] * noise[b * n + i];
+        if (sampler_run(m, s, &so, x, H, W, &e)) {
+            check_error(r, "sampler: %s", e.msg);
+            goto done;
+        }
+        if (flux) {
+            keep(cap, "out.final.latent", b, x, 1, (int)n);
+            dit_flux_pack(tmp, x, C, H, W);
+            keep(cap, "out.final.img", b, tmp, 1, (int)n);
+        } else {
+            keep(cap, "out.final.x", b, x, 1, (int)n);
+            for (size_t i = 0; i < n; i++) tmp[i] = x[i] / 1.5305f + 0.0609f; /* SD3LatentFormat.process_out */
+            keep(cap, "out.final.latent_for_vae", b, tmp, 1, (int)n);
+        }
+    }
+    char what[64];
+    snprintf(what, sizeof what, "every step of %d", steps);
+    report(r, cap, tag, o->prec == OPS_BF16, what);
+    rc = 0;
+done:
+    free_slots(cap);
+    free(x), free(tmp);
+    guidance_free(g);
     dit_state_free(s);
     dit_free(m);
     return rc;
@@ -279,10 +422,12 @@ int check_dit(check_run *r)
     char model[4096], io_path[4096];
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(r->json, "weights");
     const cJSON *wf = cJSON_GetObjectItemCaseSensitive(w, "file");
-    if (cJSON_GetObjectItemCaseSensitive(r->json, "sampler") || !cJSON_IsString(wf) || strchr(wf->valuestring, '/')) {
-        check_error(r, "%s: a sampling-trajectory case (it needs the sampler, not only the model)", r->dir);
+    if (!cJSON_IsString(wf)) {
+        check_error(r, "%s: case.json names no weights file", r->dir);
         return 1;
     }
+    /* trajectory cases name another case's model file (../../flux/dev/model.safetensors) */
+    const int trajectory = strchr(wf->valuestring, '/') != NULL;
     check_path(model, sizeof model, r->dir, wf->valuestring);
     check_path(io_path, sizeof io_path, r->dir, "io.safetensors");
     dit_err e = { 0 };
@@ -304,13 +449,10 @@ int check_dit(check_run *r)
     if (cJSON_GetArraySize(ax) == 3)
         for (int i = 0; i < 3; i++) o.axes_dim[i] = (int)cJSON_GetArrayItem(ax, i)->valuedouble;
     int rc = 0;
-    if (!r->fast_only) {
-        o.prec = OPS_F32;
-        rc |= run_path(r, model, io, &o, "f32");
-    }
-    if (!r->ref_only) {
-        o.prec = OPS_BF16;
-        rc |= run_path(r, model, io, &o, "bf16");
+    for (int fast = 0; fast < 2; fast++) {
+        if ((fast && r->ref_only) || (!fast && r->fast_only)) continue;
+        o.prec = fast ? OPS_BF16 : OPS_F32;
+        rc |= trajectory ? run_trajectory(r, model, io, &o, fast ? "bf16" : "f32") : run_path(r, model, io, &o, fast ? "bf16" : "f32");
     }
     st_close(io);
     return rc;

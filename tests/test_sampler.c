@@ -1,0 +1,74 @@
+/* tests/test_sampler.c — guidance and the step loop: CFG's rule and pass count, and the sampler's
+ * argument checks. (The full Euler trajectories, with and without CFG, are reproduced against the
+ * golden schedules/flux_euler and schedules/sd3_euler_cfg cases by tests/test_dit_check.sh.) */
+#include "guidance/guidance.h"
+#include "sampler/sampler.h"
+#include "tests/test.h"
+
+static void t_cfg(tctx *t)
+{
+    dit_err e = { 0 };
+    guidance *g = guidance_cfg_new(4.0f, &e);
+    CHECK(t, g && g->n_conds == 2, "cfg: %s", e.msg);
+    if (!g) return;
+    const guidance_step st = { 0, 1, 1.0f, 0.0f };
+    CHECK(t, g->ops->n_passes(g, &st) == 2, "two passes");
+    guidance_pass p0, p1;
+    g->ops->setup(g, &st, 0, &p0);
+    g->ops->setup(g, &st, 1, &p1);
+    CHECK(t, p0.cond == 0 && p1.cond == 1 && p0.hooks.n == 0, "pass 0 on the prompt, pass 1 on the negative");
+    const float vc[3] = { 1, 2, -1 }, vu[3] = { 0.5f, 2, 1 };
+    const float *v[2] = { vc, vu };
+    float out[3];
+    g->ops->combine(g, &st, v, 2, out, 3);
+    /* v_u + 4 (v_c - v_u): 0.5 + 4 * 0.5 = 2.5; 2; 1 + 4 * -2 = -7 */
+    CHECK(t, out[0] == 2.5f && out[1] == 2 && out[2] == -7, "combine %g %g %g", out[0], out[1], out[2]);
+    guidance_free(g);
+    g = guidance_none_new(&e);
+    CHECK(t, g && g->n_conds == 1 && g->ops->n_passes(g, &st) == 1, "none: one pass");
+    if (g) {
+        g->ops->combine(g, &st, v, 1, out, 3);
+        CHECK(t, out[0] == 1 && out[2] == -1, "none passes v through");
+    }
+    guidance_free(g);
+    CHECK(t, guidance_cfg_new(-1.0f, &e) == NULL && e.code == DIT_E_ARG, "negative scale: %s", e.msg);
+}
+
+static void t_sampler_args(tctx *t)
+{
+    if (!test_golden_present(t)) return;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/sd3/sd3.5_medium/model.safetensors", test_golden_dir());
+    dit_err e = { 0 };
+    dit_model *m = NULL;
+    dit_load_opts o = dit_load_defaults();
+    o.prec = OPS_F32;
+    CHECK(t, dit_load(&m, path, &o, &e) == DIT_OK, "%s", e.msg);
+    if (!m) return;
+    dit_state *s = dit_state_new(m, 4, 4, 3, &e);
+    guidance *g = guidance_cfg_new(2.0f, &e);
+    float x[16 * 4 * 4] = { 0 }, ctx[3 * 40] = { 0 }, y[32] = { 0 };
+    dit_input c = { .context = ctx, .n_ctx = 3, .pooled = y };
+    const float bad[3] = { 1.0f, 0.5f, 0.5f }, good[3] = { 1.0f, 0.5f, 0.0f };
+    sampler_opts so = { .kind = SAMPLER_EULER, .sigmas = bad, .n_steps = 2, .t_scale = 1000, .g = g, .conds = &c, .n_conds = 2 };
+    CHECK(t, s && g && sampler_run(m, s, &so, x, 4, 4, &e) == DIT_E_ARG && strstr(e.msg, "decrease"), "flat sigmas: %s", e.msg);
+    so.sigmas = good, so.n_conds = 1;
+    CHECK(t, sampler_run(m, s, &so, x, 4, 4, &e) == DIT_E_ARG && strstr(e.msg, "conditionings"), "CFG without a negative: %s", e.msg);
+    dit_input cs[2] = { c, c };
+    so.conds = cs, so.n_conds = 2;
+    CHECK(t, sampler_run(m, s, &so, x, 4, 4, &e) == DIT_OK, "runs: %s", e.msg);
+    int finite = 1;
+    for (int i = 0; i < 16 * 16; i++) finite &= isfinite(x[i]);
+    CHECK(t, finite, "finite output");
+    guidance_free(g);
+    dit_state_free(s);
+    dit_free(m);
+}
+
+int main(void)
+{
+    tctx t = test_begin("sampler");
+    RUN(&t, t_cfg);
+    RUN(&t, t_sampler_args);
+    return test_end(&t);
+}
