@@ -78,7 +78,15 @@ typedef struct {
  *   block_out the block's output rows in place: x has rows of dim floats (stream as the site
  *             says; for HOOK_JOINT the [txt | img] rows, for SD3's last block too).
  *   tap       read-only view of a named intermediate (site.block = -1 outside blocks), e.g.
- *             "t_freq", "vec", "img_in", "final"; used by `dit check` and for debugging. */
+ *             "t_freq", "vec", "img_in", "v_tokens"; used by `dit check` and for debugging.
+ *
+ * What the sites give the guidance methods (METHODS.md): ERG scales at->a.scale in attn; SoftPAG
+ * mixes each selected head of out toward v in attn_out; PAG as identity over the whole sequence is
+ * hook_attn_identity (METHODS.md 4.1 (B)), while the image-only identity of (A) and regional
+ * prompts set at->a.mask to an [n_q, n_kv] additive mask the hook owns (allocated beforehand:
+ * ~78 MB at 4.4k tokens); skip-layer guidance returns 1 from skip. The q site comes after RoPE,
+ * so a blur of FLUX queries (SEG) mixes rotated positions: a pre-RoPE site would be needed for
+ * SEG on FLUX. */
 typedef struct {
     void *user;
     void (*qkv)(void *user, const hook_site *s, hook_attn *at);

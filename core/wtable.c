@@ -119,11 +119,12 @@ static int expand(const char *alt, size_t alt_len, const char *suffix, char out[
     if (!lb) return snprintf(out[0], WT_NAME_CAP, "%s%s", a, suffix) < WT_NAME_CAP ? 1 : 0;
     if (!rb) return 0;
     *lb = 0, *rb = 0;
+    if (strchr(rb + 1, '{')) return 0; /* one group only */
     int n = 0;
-    for (char *p = lb + 1; n < WT_MAX_PIECES;) {
+    for (char *p = lb + 1;;) {
         char *comma = strchr(p, ',');
         if (comma) *comma = 0;
-        if (snprintf(out[n++], WT_NAME_CAP, "%s%s%s%s", a, p, rb + 1, suffix) >= WT_NAME_CAP) return 0;
+        if (n == WT_MAX_PIECES || snprintf(out[n++], WT_NAME_CAP, "%s%s%s%s", a, p, rb + 1, suffix) >= WT_NAME_CAP) return 0;
         if (!comma) break;
         p = comma + 1;
     }
@@ -137,28 +138,52 @@ typedef struct {
     int swap;
 } pieces;
 
-/* Resolve a formatted name (with |, {} and :swap) and a suffix (".weight" or "") to present
- * pieces. Returns 1 found, 0 absent; *first gets the first alternative's first piece name for
- * messages. */
-static int resolve(const wt_loader *L, const char *fmt_name, const char *suffix, pieces *P, char *first)
+/* One alternative (":swap" belongs to it) into pieces; 1 when every piece is present. */
+static int resolve_alt(const wt_loader *L, const char *alt, size_t alen, const char *suffix, pieces *P)
 {
-    char name[WT_NAME_CAP];
-    snprintf(name, sizeof name, "%s", fmt_name);
-    P->swap = 0;
-    const size_t len = strlen(name);
-    if (len > 5 && !strcmp(name + len - 5, ":swap")) P->swap = 1, name[len - 5] = 0;
+    P->swap = alen > 5 && !strncmp(alt + alen - 5, ":swap", 5);
+    if (P->swap) alen -= 5;
+    P->n = expand(alt, alen, suffix, P->name);
+    int all = P->n > 0;
+    for (int i = 0; all && i < P->n; i++) all = (P->t[i] = wt_find(L, P->name[i])) != NULL;
+    return all;
+}
+
+/* Resolve a formatted name (with |, {} and :swap) and a suffix (".weight" or "") to present
+ * pieces: the first alternative whose pieces are all present. Returns 1 found, 0 absent; *first
+ * gets the first alternative's first piece name for messages. */
+static int resolve(const wt_loader *L, const char *name, const char *suffix, pieces *P, char *first)
+{
     first[0] = 0;
     for (const char *alt = name; alt;) {
         const char *bar = strchr(alt, '|');
         const size_t alen = bar ? (size_t)(bar - alt) : strlen(alt);
-        P->n = expand(alt, alen, suffix, P->name);
+        const int found = resolve_alt(L, alt, alen, suffix, P);
         if (!first[0] && P->n) snprintf(first, WT_NAME_CAP, "%s", P->name[0]);
-        int all = P->n > 0;
-        for (int i = 0; all && i < P->n; i++) all = (P->t[i] = wt_find(L, P->name[i])) != NULL;
-        if (all) return 1;
+        if (found) return 1;
         alt = bar ? bar + 1 : NULL;
     }
     return 0;
+}
+
+/* Files that store one tensor under two of the alternative names (T5's shared.weight and
+ * encoder.embed_tokens.weight are tied): the copies with the chosen one's shape count as used. */
+static void mark_other_alternatives(wt_loader *L, const char *name, const char *suffix, const pieces *chosen)
+{
+    pieces P;
+    for (const char *alt = name; alt;) {
+        const char *bar = strchr(alt, '|');
+        const size_t alen = bar ? (size_t)(bar - alt) : strlen(alt);
+        if (resolve_alt(L, alt, alen, suffix, &P) && P.n == chosen->n) {
+            int same = 1;
+            for (int i = 0; same && i < P.n; i++) {
+                same = P.t[i]->nd == chosen->t[i]->nd;
+                for (int d = 0; same && d < P.t[i]->nd; d++) same = P.t[i]->shape[d] == chosen->t[i]->shape[d];
+            }
+            for (int i = 0; same && i < P.n; i++) mark_used(L, P.name[i]);
+        }
+        alt = bar ? bar + 1 : NULL;
+    }
 }
 
 static void shape_text(char *buf, size_t cap, int nd, const int64_t *shape)
@@ -177,10 +202,13 @@ static dit_status check_pieces(wt_loader *L, const pieces *P, int nd, const int6
     int same = 1;
     for (int i = 0; i < P->n; i++) {
         const st_tensor *t = P->t[i];
-        if (!st_dtype_to_core(t->dtype, dt) || (i && t->dtype != t0->dtype))
-            return err_set(L->e, DIT_E_SHAPE, "%s: tensor '%s%s' has dtype %s, expected F32, F16 or BF16%s",
-                           st_set_path(L->set), L->prefix, P->name[i], st_dtype_name(t->dtype),
-                           i ? " like the other parts" : "");
+        if (!st_dtype_to_core(t->dtype, dt))
+            return err_set(L->e, DIT_E_SHAPE, "%s: tensor '%s%s' has dtype %s, expected F32, F16 or BF16",
+                           st_set_path(L->set), L->prefix, P->name[i], st_dtype_name(t->dtype));
+        if (i && t->dtype != t0->dtype)
+            return err_set(L->e, DIT_E_SHAPE, "%s: tensor '%s%s' is %s but '%s%s' is %s (parts of one weight must agree)",
+                           st_set_path(L->set), L->prefix, P->name[i], st_dtype_name(t->dtype), L->prefix, P->name[0],
+                           st_dtype_name(t0->dtype));
         if (t->nd != t0->nd) same = 0;
         for (int d = 1; same && d < t->nd; d++) same = t->shape[d] == t0->shape[d];
         got[0] += t->nd ? t->shape[0] : 1;
@@ -240,9 +268,10 @@ static dit_status oom(wt_loader *L, const char *name)
     return err_set(L->e, DIT_E_OOM, "%s: out of memory loading '%s'", st_set_path(L->set), name);
 }
 
-static void mark_pieces(wt_loader *L, const pieces *P)
+static void mark_pieces(wt_loader *L, const pieces *P, const char *name, const char *suffix)
 {
     for (int i = 0; i < P->n; i++) mark_used(L, P->name[i]);
+    if (strchr(name, '|')) mark_other_alternatives(L, name, suffix, P);
 }
 
 /* f32 copy of the pieces; *out owned by the store. */
@@ -272,17 +301,16 @@ static dit_status load_linear(wt_loader *L, const wt_spec *s, const char *fmt_na
     dit_status r = check_pieces(L, &W, 2, wshape, s->flags & WT_FLAT, &dt);
     if (r) return r;
     lin->in = (int)in, lin->out = (int)out;
-    if (!(s->flags & WT_NOBIAS)) {
-        if (!resolve(L, fmt_name, ".bias", &B, first))
-            return err_set(L->e, DIT_E_SHAPE, "%s: missing tensor '%s%s' (expected [%lld])", st_set_path(L->set),
-                           L->prefix, first, (long long)out);
+    if (!(s->flags & WT_NOBIAS) && resolve(L, fmt_name, ".bias", &B, first)) {
         dtype bt;
         if ((r = check_pieces(L, &B, 1, &out, 0, &bt))) return r;
         float *b;
         if ((r = load_f32(L, &B, out, 1, &b))) return r;
         lin->b = b;
-        mark_pieces(L, &B);
-    }
+        mark_pieces(L, &B, fmt_name, ".bias");
+    } else if (!(s->flags & (WT_NOBIAS | WT_OPT_BIAS)))
+        return err_set(L->e, DIT_E_SHAPE, "%s: missing tensor '%s%s' (expected [%lld])", st_set_path(L->set), L->prefix,
+                       first, (long long)out);
     if (L->prec == OPS_BF16) {
         tensor src;
         void *tmp = NULL;
@@ -308,7 +336,7 @@ static dit_status load_linear(wt_loader *L, const wt_spec *s, const char *fmt_na
         if ((r = load_f32(L, &W, out, in, &w))) return r;
         lin->w = w;
     }
-    mark_pieces(L, &W);
+    mark_pieces(L, &W, fmt_name, ".weight");
     return DIT_OK;
 }
 
@@ -343,7 +371,7 @@ static dit_status load_plain(wt_loader *L, const wt_spec *s, const char *fmt_nam
             *t = tensor_make(to, buf, s->nd, want);
         }
     }
-    mark_pieces(L, &P);
+    mark_pieces(L, &P, fmt_name, "");
     return DIT_OK;
 }
 

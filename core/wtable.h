@@ -18,9 +18,12 @@
  *   wt_loader_finish(&L);                                   // extra tensors are an error
  *
  * Name syntax (after printf with the one or two block indices):
- *   "a|b"          alternatives: the first one present is used (e.g. T5 "shared.weight|encoder.embed_tokens.weight")
- *   "p{x,y,z}s"    concatenation along dim 0 of "pxs", "pys", "pzs" (diffusers' separate to_q/to_k/to_v)
- *   "name:swap"    the two halves of dim 0 exchanged (diffusers' norm_out stores (scale, shift))
+ *   "a|b"          alternatives: the first one present is used (e.g. T5 "shared.weight|encoder.embed_tokens.weight");
+ *                  others present with the same shape are the same tensor stored twice and count as used
+ *   "p{x,y,z}s"    concatenation along dim 0 of "pxs", "pys", "pzs" (diffusers' separate to_q/to_k/to_v);
+ *                  one group, at most 8 parts
+ *   "name:swap"    the two halves of dim 0 exchanged (diffusers' norm_out stores (scale, shift)); it belongs
+ *                  to the alternative it ends
  * For WT_LINEAR the name is the module's: ".weight" and ".bias" are appended.
  *
  * What a field receives:
@@ -49,7 +52,8 @@
 enum { WT_LINEAR = 0, WT_VEC, WT_TENSOR };
 /* WT_FLAT: a WT_LINEAR stored with more dims, read as [out, product of the rest] (a conv weight
  * [out, C, p, p] as the linear of a patch embedding, a 1x1 conv as a linear). */
-enum { WT_NOBIAS = 1, WT_OPTIONAL = 2, WT_AS_PREC = 4, WT_FLAT = 8 };
+/* WT_OPT_BIAS: a WT_LINEAR whose bias may be absent (FLUX's qkv_bias switch). */
+enum { WT_NOBIAS = 1, WT_OPTIONAL = 2, WT_AS_PREC = 4, WT_FLAT = 8, WT_OPT_BIAS = 16 };
 
 /* A dimension: mul * dims[sym], or the literal mul when sym is 0. */
 typedef struct {

@@ -13,7 +13,10 @@
  *
  * The model is immutable after loading (weights mmapped; linears packed to bf16 or converted to
  * f32 once) and may be shared by several states. A state owns every activation of one forward,
- * sized once; dit_forward allocates nothing. Token order inside joint attention is [TEXT | IMAGE].
+ * sized once. dit_forward allocates none of its own; the first forward at a given size (token
+ * count) makes oneDNN primitives and grows the kernels' conversion scratch on the state's ops
+ * context, later ones at that size allocate nothing. Token order inside joint attention is
+ * [TEXT | IMAGE].
  * Guidance reaches inside through in->hooks (core/hooks.h); the model never names a method.
  */
 #ifndef DIT_DIT_DIT_H

@@ -489,12 +489,12 @@ static dit_status sample(fw *f, int b, float *v)
     return DIT_OK;
 }
 
-static dit_status check_input(const dit_model *m, const dit_state *s, const dit_input *in, dit_err *e)
+static dit_status check_input(const dit_model *m, const dit_state *s, const dit_input *in, const float *v, dit_err *e)
 {
     const dit_config *c = &m->cfg;
     const int p = c->patch;
     if (s->m != m) return err_set(e, DIT_E_ARG, "dit: the state was made for another model");
-    if (in->batch < 1 || !in->x || !in->t) return err_set(e, DIT_E_ARG, "dit: forward needs batch >= 1, x and t");
+    if (in->batch < 1 || !in->x || !in->t || !v) return err_set(e, DIT_E_ARG, "dit: forward needs batch >= 1, x, t and an output");
     if (in->H <= 0 || in->W <= 0 || in->H % p || in->W % p)
         return err_set(e, DIT_E_ARG, "dit: latent %dx%d is not a multiple of the patch size %d", in->H, in->W, p);
     if ((int64_t)(in->H / p) * (in->W / p) > s->max_img || in->H > s->max_h || in->W > s->max_w)
@@ -523,7 +523,7 @@ static dit_status check_input(const dit_model *m, const dit_state *s, const dit_
 
 dit_status dit_forward(const dit_model *m, dit_state *s, const dit_input *in, float *v, dit_err *e)
 {
-    dit_status r = check_input(m, s, in, e);
+    dit_status r = check_input(m, s, in, v, e);
     if (r) return r;
     const dit_config *c = &m->cfg;
     fw f;

@@ -46,8 +46,8 @@ static const wt_spec FLUX_GUIDANCE[] = {
 static const wt_spec FLUX_DOUBLE[] = {
     LIN(dit_double, img.mod, FD("img_mod.lin", "norm1.linear"), WD(6, HID), WD(1, HID)),
     LIN(dit_double, txt.mod, FD("txt_mod.lin", "norm1_context.linear"), WD(6, HID), WD(1, HID)),
-    LIN(dit_double, img.qkv, FD("img_attn.qkv", "attn.{to_q,to_k,to_v}"), WD(3, HID), WD(1, HID)),
-    LIN(dit_double, txt.qkv, FD("txt_attn.qkv", "attn.{add_q_proj,add_k_proj,add_v_proj}"), WD(3, HID), WD(1, HID)),
+    LINF(dit_double, img.qkv, FD("img_attn.qkv", "attn.{to_q,to_k,to_v}"), WD(3, HID), WD(1, HID), WT_OPT_BIAS),
+    LINF(dit_double, txt.qkv, FD("txt_attn.qkv", "attn.{add_q_proj,add_k_proj,add_v_proj}"), WD(3, HID), WD(1, HID), WT_OPT_BIAS),
     VEC1(dit_double, img.qn, FD("img_attn.norm.query_norm.scale", "attn.norm_q.weight"), WD(1, HD)),
     VEC1(dit_double, img.kn, FD("img_attn.norm.key_norm.scale", "attn.norm_k.weight"), WD(1, HD)),
     VEC1(dit_double, txt.qn, FD("txt_attn.norm.query_norm.scale", "attn.norm_added_q.weight"), WD(1, HD)),
@@ -60,9 +60,10 @@ static const wt_spec FLUX_DOUBLE[] = {
     LIN(dit_double, txt.fc2, FD("txt_mlp.2", "ff_context.net.2"), WD(1, HID), WD(1, MLP)),
 };
 #define FS(s, f) { "single_blocks.%d." s, "single_transformer_blocks.%d." f }
+/* FluxParams.qkv_bias may be off: then qkv (and linear1) have no bias. */
 static const wt_spec FLUX_SINGLE[] = {
     LIN(dit_single, mod, FS("modulation.lin", "norm.linear"), WD(3, HID), WD(1, HID)),
-    LIN(dit_single, linear1, FS("linear1", "{attn.to_q,attn.to_k,attn.to_v,proj_mlp}"), WD(1, LIN1), WD(1, HID)),
+    LINF(dit_single, linear1, FS("linear1", "{attn.to_q,attn.to_k,attn.to_v,proj_mlp}"), WD(1, LIN1), WD(1, HID), WT_OPT_BIAS),
     LIN(dit_single, linear2, FS("linear2", "proj_out"), WD(1, HID), WD(1, LIN2)),
     VEC1(dit_single, qn, FS("norm.query_norm.scale", "attn.norm_q.weight"), WD(1, HD)),
     VEC1(dit_single, kn, FS("norm.key_norm.scale", "attn.norm_k.weight"), WD(1, HD)),
@@ -256,7 +257,7 @@ static dit_status derive_flux(const probe_ctx *p, const dit_load_opts *o, int na
     c->heads = c->hidden / c->head_dim;
     c->qk_norm = 1;
     c->theta = 10000.0f;
-    if (o->axes_dim[0] > 0) memcpy(c->axes_dim, o->axes_dim, sizeof c->axes_dim);
+    if (o->axes_dim[0] || o->axes_dim[1] || o->axes_dim[2]) memcpy(c->axes_dim, o->axes_dim, sizeof c->axes_dim);
     else if (!meta_axes(p, c->axes_dim)) {
         if (c->head_dim != 128)
             return err_set(e, DIT_E_FORMAT,
@@ -318,7 +319,15 @@ static dit_status derive_dit(const probe_ctx *p, const dit_load_opts *o, dit_con
     if (fin % ((int64_t)c->patch * c->patch)) return bad(e, p, "DiT final_layer.linear rows are not p*p*channels");
     c->final_ch = (int)(fin / ((int64_t)c->patch * c->patch));
     c->num_classes = (int)rows - 1;
-    c->heads = o->heads > 0 ? o->heads : meta_int(p, "dit.heads", NULL, 16);
+    /* heads are not in the weights: the DiT/SiT configs by width (S 384/6, B 768/12, L 1024/16,
+     * XL 1152/16), else metadata or the option must say */
+    const int by_width = c->hidden == 384 ? 6 : c->hidden == 768 ? 12 : c->hidden == 1024 || c->hidden == 1152 ? 16 : 0;
+    c->heads = o->heads > 0 ? o->heads : meta_int(p, "dit.heads", NULL, by_width);
+    if (c->heads <= 0)
+        return err_set(e, DIT_E_FORMAT,
+                       "%s: DiT hidden %d is not a released width: the head count must come from metadata dit.heads "
+                       "(or the heads load option)",
+                       st_set_path(p->set), c->hidden);
     const char *fam = st_set_meta_get(p->set, "dit.family");
     const int sit = o->family == DIT_SIT || (o->family < 0 && fam && !strcmp(fam, "sit"));
     c->family = sit ? DIT_SIT : DIT_DIT;
@@ -337,9 +346,11 @@ static dit_status validate(const probe_ctx *p, dit_config *c, dit_err *e)
     else if ((c->head_dim = c->hidden / c->heads) > OPS_MAX_HEAD_DIM) snprintf(msg, sizeof msg, "head_dim %d too large", c->head_dim);
     else if (c->depth > DIT_MAX_BLOCKS || c->depth_single > DIT_MAX_BLOCKS) snprintf(msg, sizeof msg, "more than %d blocks", DIT_MAX_BLOCKS);
     else if (c->hidden > (1 << 16) || c->mlp > (1 << 18) || c->ctx_dim > (1 << 16) || c->vec_dim > (1 << 16) || c->patch > 16 ||
-             c->in_ch > 1024)
-        snprintf(msg, sizeof msg, "implausible sizes (hidden %d, mlp %d, context %d, pooled %d, patch %d, channels %d)", c->hidden,
-                 c->mlp, c->ctx_dim, c->vec_dim, c->patch, c->in_ch);
+             c->in_ch > 1024 || c->final_ch > 1024 || c->pos_max > 4096 || c->num_classes > (1 << 20))
+        snprintf(msg, sizeof msg,
+                 "implausible sizes (hidden %d, mlp %d, context %d, pooled %d, patch %d, channels %d/%d, pos_embed %d, "
+                 "classes %d)",
+                 c->hidden, c->mlp, c->ctx_dim, c->vec_dim, c->patch, c->in_ch, c->final_ch, c->pos_max, c->num_classes);
     else if (c->family == DIT_FLUX) {
         if (c->head_dim % 2 || c->axes_dim[0] + c->axes_dim[1] + c->axes_dim[2] != c->head_dim || c->axes_dim[0] % 2 ||
             c->axes_dim[1] % 2 || c->axes_dim[2] % 2 || c->axes_dim[0] < 0 || c->axes_dim[1] < 0 || c->axes_dim[2] < 0)

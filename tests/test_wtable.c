@@ -72,7 +72,8 @@ static void write_file(const char *path, int naming, int extra, int bad_shape, i
     if (bad_shape) st_writer_add(w, "b.0.proj.weight", ST_F32, 2, shh1, bad, &e);
     else st_writer_add(w, "b.0.proj.weight", ST_F32, 2, shh, proj_w, &e);
     st_writer_add(w, "b.0.table", ST_F32, 2, s5h, table, &e);
-    if (extra) st_writer_add(w, "b.0.stray", ST_F32, 1, sh, scale, &e);
+    if (extra == 1) st_writer_add(w, "b.0.stray", ST_F32, 1, sh, scale, &e);
+    if (extra == 2 && naming == 0) st_writer_add(w, "b.0.alt_scale", ST_F32, 1, sh, scale, &e); /* tied: both names */
     st_writer_save(w, path, &e);
     st_writer_free(w);
 }
@@ -185,6 +186,11 @@ static void t_errors(tctx *t)
     write_file(path, 0, 1, 0, 0);
     load(&l, path, 0, OPS_F32);
     CHECK(t, l.load == DIT_OK && l.finish == DIT_E_SHAPE && strstr(l.e.msg, "'b.0.stray'"), "extra: %s", l.e.msg);
+    unload(&l);
+    /* the same tensor under both alternative names (T5's tied shared / embed_tokens) is not "extra" */
+    write_file(path, 0, 2, 0, 0);
+    load(&l, path, 0, OPS_F32);
+    CHECK(t, l.load == DIT_OK && l.finish == DIT_OK, "tied alternatives: %s", l.e.msg);
     unload(&l);
     /* missing: the fused file read with the parts naming */
     write_file(path, 0, 0, 0, 0);

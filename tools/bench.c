@@ -138,20 +138,25 @@ static int bench_model(bench *b, const char *path, const int *sizes, int n_sizes
     printf("model: %s\nloaded in %.1f s (%.2f GB of packed bf16 weights)\n\n", desc, now() - t0, dit_model_bytes(m) / 1e9);
     int max_px = 0;
     for (int i = 0; i < n_sizes; i++) max_px = sizes[i] > max_px ? sizes[i] : max_px;
-    const int ml = max_px / 8, text = c->family == DIT_DIT || c->family == DIT_SIT ? 0 : n_ctx;
+    const int dit = c->family == DIT_DIT || c->family == DIT_SIT;
+    if (dit) { /* DiT/SiT run only at the size their pos_embed fixes */
+        sizes = &max_px;
+        n_sizes = 1;
+        max_px = c->pos_max * c->patch * 8;
+    }
+    const int ml = max_px / 8, text = dit ? 0 : n_ctx;
     dit_state *s = dit_state_new(m, ml, ml, text, &e);
     float *x = rand_floats((size_t)c->in_ch * ml * ml, 11), *v = rand_floats((size_t)c->out_ch * ml * ml, 12);
     float *ctx = text ? rand_floats((size_t)text * c->ctx_dim, 13) : NULL, *pooled = c->vec_dim ? rand_floats((size_t)c->vec_dim, 14) : NULL;
-    if (!s || !x || !v || (text && !ctx)) {
+    int rc = 0;
+    if (!s || !x || !v || (text && !ctx) || (c->vec_dim && !pooled)) {
         fprintf(stderr, "dit bench: %s\n", s ? "out of memory" : e.msg);
-        dit_free(m);
-        return 1;
+        rc = 1;
     }
-    printf("state: %.2f GB for %dx%d and %d text tokens\n", dit_state_bytes(s) / 1e9, max_px, max_px, text);
+    if (!rc) printf("state: %.2f GB for %dx%d and %d text tokens\n", dit_state_bytes(s) / 1e9, max_px, max_px, text);
     const float t = c->family == DIT_FLUX ? 0.5f : c->family == DIT_SD3 ? 500.0f : c->family == DIT_SIT ? 0.5f : 500.0f;
     const float g = 3.5f;
     int label = 0;
-    int rc = 0;
     for (int i = 0; i < n_sizes && !rc; i++) {
         const int l = sizes[i] / 8;
         dit_input in = { .batch = 1, .H = l, .W = l, .x = x, .t = &t, .context = ctx, .n_ctx = text, .pooled = pooled,
@@ -221,15 +226,19 @@ int cmd_bench(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
             char *p = argv[++i];
-            for (n_sizes = 0; *p && n_sizes < 8; n_sizes++) {
+            for (n_sizes = 0;; n_sizes++) {
                 char *end;
                 long v = strtol(p, &end, 10);
-                if (end == p || v < 16 || v > 4096 || v % 16 || (*end && *end != ',')) {
-                    fprintf(stderr, "dit bench: --sizes takes multiples of 16 up to 4096, comma-separated\n");
+                if (n_sizes == 8 || end == p || v < 16 || v > 4096 || v % 16 || (*end && *end != ',')) {
+                    fprintf(stderr, "dit bench: --sizes takes up to 8 multiples of 16 up to 4096, comma-separated\n");
                     return 2;
                 }
                 sizes[n_sizes] = (int)v;
-                p = *end ? end + 1 : end;
+                if (!*end) {
+                    n_sizes++;
+                    break;
+                }
+                p = end + 1;
             }
         } else {
             fprintf(stderr, "dit bench: unknown argument '%s'\n", argv[i]);

@@ -21,8 +21,9 @@ typedef struct {
     const float *ref;
     float *got;
     size_t numel;
-    int filled;
-    int order; /* when the forward first produced it (0 = never) */
+    int filled;   /* samples produced */
+    int bad_size; /* the forward gave it another size */
+    int order;    /* when the forward first produced it (0 = never) */
 } slot;
 
 typedef struct {
@@ -47,9 +48,13 @@ static void keep(capture *c, const char *name, int b, const float *x, int64_t ro
 {
     slot *sl = find_slot(c, name);
     const size_t per = (size_t)rows * cols;
-    if (!sl || per * c->batch != sl->numel) return;
+    if (!sl) return;
+    if (per * c->batch != sl->numel) {
+        sl->bad_size = 1;
+        return;
+    }
     memcpy(sl->got + per * b, x, sizeof(float) * per);
-    sl->filled |= 1 << b;
+    sl->filled++;
     if (!sl->order) sl->order = ++c->produced;
 }
 
@@ -118,6 +123,28 @@ typedef struct {
     int *labels;
 } inputs;
 
+/* The forward builds FLUX's position ids itself, text (0,0,0) and image token (r,c) (0,r,c)
+ * (flux.sampling.prepare); a case with other ids would need them as an input. */
+static int check_flux_ids(check_run *r, const st_file *io, int B, int n_txt, int h, int w)
+{
+    const float *img = st_find(io, "in.img_ids") ? check_io_f32(r, io, "in.img_ids", (size_t)B * h * w * 3) : NULL;
+    const float *txt = st_find(io, "in.txt_ids") ? check_io_f32(r, io, "in.txt_ids", (size_t)B * n_txt * 3) : NULL;
+    for (int b = 0; img && b < B; b++)
+        for (int i = 0; i < h * w; i++) {
+            const float *id = img + ((size_t)b * h * w + i) * 3;
+            if (id[0] != 0 || id[1] != i / w || id[2] != i % w) {
+                check_error(r, "in.img_ids[%d][%d] = (%g, %g, %g): only (0, row, col) ids are supported", b, i, id[0], id[1], id[2]);
+                return -1;
+            }
+        }
+    for (size_t i = 0; txt && i < (size_t)B * n_txt * 3; i++)
+        if (txt[i] != 0) {
+            check_error(r, "in.txt_ids are not all zero: only (0, 0, 0) text ids are supported");
+            return -1;
+        }
+    return 0;
+}
+
 static int read_inputs(check_run *r, const st_file *io, const dit_config *c, inputs *in)
 {
     int64_t xs[4], cs[3];
@@ -141,6 +168,7 @@ static int read_inputs(check_run *r, const st_file *io, const dit_config *c, inp
         in->pooled = check_io_f32(r, io, "in.y", B * c->vec_dim);
         if (!in->context || !in->pooled) return -1;
         if (c->guidance_embed && !(in->guidance = check_io_f32(r, io, "in.guidance", B))) return -1;
+        if (c->family == DIT_FLUX && check_flux_ids(r, io, in->batch, in->n_ctx, in->H / 2, in->W / 2)) return -1;
         if (c->family == DIT_SD3) in->sigma = st_find(io, "in.sigma") ? check_io_f32(r, io, "in.sigma", B) : NULL;
     } else {
         const float *y = check_io_f32(r, io, "in.y", B);
@@ -183,8 +211,9 @@ static void report(check_run *r, capture *cap, const char *tag, int fast, const 
             slot *sl = &cap->s[by_order[k]];
             const int is_out = is_output(sl->name);
             if (is_out != (pass == 0)) continue;
-            if (sl->filled != (1 << cap->batch) - 1) {
-                check_error(r, "%s: %s was not produced", tag, sl->name);
+            if (sl->bad_size || sl->filled != cap->batch) {
+                check_error(r, "%s: %s was %s", tag, sl->name,
+                            sl->bad_size ? "produced with another size than the case stores" : "not produced");
                 continue;
             }
             int is_abs = 0;
@@ -285,7 +314,7 @@ static int run_path(check_run *r, const char *model_path, const st_file *io, con
     if (sd && in.sigma && sd->numel == nv) { /* SD3 BaseModel.apply_model: x - v sigma */
         const size_t per = nv / in.batch;
         for (size_t i = 0; i < nv; i++) sd->got[i] = in.x[i] - v[i] * in.sigma[i / per];
-        sd->filled = (1 << in.batch) - 1;
+        sd->filled = in.batch;
     }
     report(r, cap, tag, o->prec == OPS_BF16, "embeddings and every block");
     rc = 0;
