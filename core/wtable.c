@@ -152,9 +152,10 @@ static int resolve(const wt_loader *L, const char *fmt_name, const char *suffix,
         const char *bar = strchr(alt, '|');
         const size_t alen = bar ? (size_t)(bar - alt) : strlen(alt);
         P->n = expand(alt, alen, suffix, P->name);
-        if (!first[0] && P->n) snprintf(first, WT_NAME_CAP, "%s", P->name[0]);
-        int all = P->n > 0;
-        for (int i = 0; all && i < P->n; i++) all = (P->t[i] = wt_find(L, P->name[i])) != NULL;
+        int all = P->n > 0, miss = 0; /* messages name the first absent part of the first alternative */
+        for (int i = 0; all && i < P->n; i++)
+            if (!(all = (P->t[i] = wt_find(L, P->name[i])) != NULL)) miss = i;
+        if (!first[0] && P->n) snprintf(first, WT_NAME_CAP, "%s", P->name[miss]);
         if (all) return 1;
         alt = bar ? bar + 1 : NULL;
     }
