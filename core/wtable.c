@@ -159,7 +159,10 @@ static int resolve(const wt_loader *L, const char *name, const char *suffix, pie
         const char *bar = strchr(alt, '|');
         const size_t alen = bar ? (size_t)(bar - alt) : strlen(alt);
         const int found = resolve_alt(L, alt, alen, suffix, P);
-        if (!first[0] && P->n) snprintf(first, WT_NAME_CAP, "%s", P->name[0]);
+        /* messages name the first absent part of the first alternative */
+        int miss = 0;
+        while (miss < P->n - 1 && P->t[miss]) miss++;
+        if (!first[0] && P->n) snprintf(first, WT_NAME_CAP, "%s", P->name[miss]);
         if (found) return 1;
         alt = bar ? bar + 1 : NULL;
     }

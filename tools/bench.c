@@ -193,10 +193,12 @@ static int bench_model(bench *b, const char *path, const int *sizes, int n_sizes
 int cmd_bench(int argc, char **argv)
 {
     int reps = 5, model_reps = 2, n_ctx = 154, sizes[8] = { 512, 1024 }, n_sizes = 2;
-    const char *model = NULL;
+    const char *model = NULL, *text = NULL;
+    int n_tok = 256;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: dit bench [--reps N]\n       dit bench --model FILE [--sizes 512,1024] [--ctx N] [--reps N]\n\n"
+            printf("usage: dit bench [--reps N]\n       dit bench --model FILE [--sizes 512,1024] [--ctx N] [--reps N]\n"
+                   "       dit bench --text T5_FILE [--tokens N] [--reps N]\n\n"
                    "Without --model: GFLOP/s of the f32 and bf16 linear at transformer shapes, of attention\n"
                    "(4096 tokens, 24 heads x 64) and of VAE-stage 3x3 convolutions, each also as a fraction of\n"
                    "the bf16 matmul peak measured in the same run.\n"
@@ -207,7 +209,8 @@ int cmd_bench(int argc, char **argv)
                    "  --reps N      runs per measurement, best kept [%d; %d with --model]\n"
                    "  --model FILE  a model file or folder (anything dit_load reads)\n"
                    "  --sizes LIST  image sizes in pixels, comma-separated [512,1024]\n"
-                   "  --ctx N       text tokens [154 = SD3's 77 CLIP + 77 T5]\n",
+                   "  --ctx N       text tokens [154 = SD3's 77 CLIP + 77 T5]\n"
+                   "  --text FILE   one T5 encode (bf16) of --tokens N tokens [256]; dit synth t5xxl -o F writes one\n",
                    reps, model_reps);
             return 0;
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
@@ -218,6 +221,14 @@ int cmd_bench(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
             model = argv[++i];
+        } else if (!strcmp(argv[i], "--text") && i + 1 < argc) {
+            text = argv[++i];
+        } else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) {
+            n_tok = atoi(argv[++i]);
+            if (n_tok < 1 || n_tok > 4096) {
+                fprintf(stderr, "dit bench: --tokens must be 1..4096\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--ctx") && i + 1 < argc) {
             n_ctx = atoi(argv[++i]);
             if (n_ctx < 1 || n_ctx > 4096) {
@@ -252,6 +263,10 @@ int cmd_bench(int argc, char **argv)
         return 1;
     }
     printf("threads %d, best of %d runs\n", cpu_threads(), model ? model_reps : reps);
+    if (text) {
+        ops_ctx_free(b.ctx);
+        return bench_text(text, n_tok, model_reps);
+    }
     if (model) {
         const int rc = bench_model(&b, model, sizes, n_sizes, n_ctx, model_reps);
         ops_ctx_free(b.ctx);

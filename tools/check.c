@@ -16,8 +16,8 @@ static const struct {
     const char *family;
     check_fn fn;
 } FAMILIES[] = {
-    { "flux", check_dit },      { "sd3", check_dit }, { "dit", check_dit },    { "clip_text", check_text },
-    { "t5", check_text },       { "vae", check_vae }, { "taef2", check_vae },
+    { "flux", check_dit },      { "sd3", check_dit }, { "dit", check_dit },    { "clip_text", check_encoders },
+    { "t5", check_encoders },       { "vae", check_vae }, { "taef2", check_vae },
 };
 
 double check_rel_to_max(const float *got, const float *ref, size_t n, double *max_abs)

@@ -2,8 +2,8 @@
  *
  * tools/check.c reads the folder (case.json, or cases.json for tokenizer folders), picks the
  * checker for its family and prints the verdict as the last line, PASS or FAIL. Each family's
- * checker lives in its own file (check_dit.c: flux/ sd3/ dit/; check_text.c: tokenizers/,
- * clip_text/, t5/; check_vae.c: vae/, taef2/) and reports through the helpers below, so every
+ * checker lives in its own file (check_dit.c: flux/ sd3/ dit/; check_text.c: tokenizers/;
+ * check_encoders.c: clip_text/, t5/; check_vae.c: vae/, taef2/) and reports through the helpers below, so every
  * case prints the same kind of table:
  *
  *   f32   out.v          max_abs 2.1e-06  rel 8.0e-07  bound 1.0e-05  ok
@@ -40,6 +40,7 @@ typedef struct {
 typedef int (*check_fn)(check_run *r);
 int check_dit(check_run *r);
 int check_text(check_run *r);
+int check_encoders(check_run *r); /* clip_text/, t5/ (check_encoders.c) */
 int check_vae(check_run *r);
 
 /* max|got - ref| / max|ref| (0 when both are all zero; inf for NaN); *max_abs = max|got - ref|. */

@@ -11,5 +11,8 @@ int cmd_inspect(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+/* tools/text_tools.c: the text-encoder presets of synth and bench */
+int synth_t5(const char *out, int depth, unsigned long seed);
+int bench_text(const char *path, int n_tok, int reps);
 
 #endif

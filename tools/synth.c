@@ -74,6 +74,7 @@ static void usage(FILE *f)
                "Write a model with random weights at a released model's geometry (for `dit bench --model`).\n"
                "The file has the released single-file tensor names and loads like the real one.\n\npresets:\n");
     for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++) fprintf(f, "  %-13s %s\n", PRESETS[i].name, PRESETS[i].about);
+    fprintf(f, "  %-13s %s\n", "t5xxl", "T5-XXL encoder: 24 blocks, d_model 4096, 64 heads, d_ff 10240 (for dit bench --text)");
     fprintf(f, "\noptions:\n"
                "  -o FILE        output .safetensors (written to FILE.tmp, then renamed)\n"
                "  --depth N      blocks (FLUX: double blocks; single blocks scale with it) [preset]\n"
@@ -105,6 +106,7 @@ int cmd_synth(int argc, char **argv)
             return 2;
         } else pname = a;
     }
+    if (pname && out && !strcmp(pname, "t5xxl")) return synth_t5(out, depth, seed);
     const preset *p = NULL;
     for (size_t i = 0; pname && i < sizeof PRESETS / sizeof PRESETS[0]; i++)
         if (!strcmp(pname, PRESETS[i].name)) p = &PRESETS[i];
