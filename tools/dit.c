@@ -14,6 +14,7 @@ static const subcommand COMMANDS[] = {
     { "info", cmd_info, "version, build options, CPU features, threads, oneDNN and the matmul path" },
     { "inspect", cmd_inspect, "FILE.safetensors | model.safetensors.index.json: list tensors and metadata" },
     { "check", cmd_check, "CASE_DIR: run a golden case folder and compare with the reference (PASS/FAIL)" },
+    { "tokenize", cmd_tokenize, "--tokenizer PATH TEXT: the CLIP or T5 token ids of a prompt (raw, SD3, FLUX)" },
     { "bench", cmd_bench, "kernel throughput (GFLOP/s of linear, attention and conv vs the bf16 peak)" },
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
