@@ -9,7 +9,6 @@
 #include "clip_tok.h"
 
 #include <cJSON.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +67,8 @@ typedef struct {
 } merge_text;
 
 typedef struct {
-    const char *path; /* for messages */
+    const char *path;        /* for messages about the vocabulary */
+    const char *merges_path; /* and about the merges (the same file but for vocab.json + merges.txt) */
     char *pool;
     size_t pool_n, pool_cap;
     uint32_t *off, *len; /* by id; off = UINT32_MAX: no string */
@@ -167,7 +167,7 @@ static dit_status read_merge_lines(builder *b, const char *buf, size_t len, dit_
             size_t alen, slen;
             if (memchr(buf + i, 0, end - i) || !split_merge(buf + i, end - i, &a, &alen, &s, &slen))
                 return err_set(e, DIT_E_FORMAT, "%s: line %zu: a merge must be two symbols separated by a space",
-                               b->path, line + 1);
+                               b->merges_path, line + 1);
             if (b_merge(b, a, alen, s, slen, line + 1, e) != DIT_OK) return e->code;
         }
         line++;
@@ -246,7 +246,7 @@ static dit_status finish(clip_tok *t, builder *b, dit_err *e)
         memcpy(scratch + m->alen, m->b, m->blen);
         const int32_t merged = lookup(t, scratch, m->alen + m->blen);
         if (a < 0 || c < 0 || merged < 0) {
-            rc = err_set(e, DIT_E_FORMAT, "%s: merge %zu: '%.*s' is not in the vocabulary", path, m->line,
+            rc = err_set(e, DIT_E_FORMAT, "%s: merge %zu: '%.*s' is not in the vocabulary", b->merges_path, m->line,
                          a < 0 ? (int)m->alen : c < 0 ? (int)m->blen : (int)(m->alen + m->blen),
                          a < 0 ? m->a : c < 0 ? m->b : scratch);
             break;
@@ -334,8 +334,8 @@ static dit_status load_hf(clip_tok *t, builder *b, const char *vocab_path, const
     cJSON *j = parse_json(vocab_path, &vbuf, e);
     dit_status rc = j ? DIT_OK : e->code;
     b->path = vocab_path;
+    b->merges_path = merges_path;
     if (rc == DIT_OK) rc = load_vocab_object(b, vocab_path, j, e);
-    b->path = merges_path;
     if (rc == DIT_OK) rc = tok_read_file(merges_path, &mbuf, &mlen, e);
     if (rc == DIT_OK) {
         size_t i = 0; /* Python strips the whole file before splitting lines */
@@ -353,6 +353,7 @@ static dit_status load_hf(clip_tok *t, builder *b, const char *vocab_path, const
 static dit_status load_tokenizer_json(clip_tok *t, builder *b, const char *path, dit_err *e)
 {
     char *buf = NULL;
+    b->path = b->merges_path = path;
     cJSON *j = parse_json(path, &buf, e);
     dit_status rc = j ? DIT_OK : e->code;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
@@ -402,7 +403,7 @@ dit_status clip_tok_open(clip_tok **out, const char *path, dit_err *e)
     *out = NULL;
     clip_tok *t = calloc(1, sizeof *t);
     if (!t) return err_set(e, DIT_E_OOM, "%s: out of memory", path);
-    builder b = { .path = path };
+    builder b = { .path = path, .merges_path = path };
     char p1[4096], p2[4096];
     struct stat st;
     dit_status rc;
@@ -413,7 +414,7 @@ dit_status clip_tok_open(clip_tok **out, const char *path, dit_err *e)
         else if (tok_find_in(path, "bpe_simple_vocab_16e6.txt.gz", p1, sizeof p1)) {
             char *buf;
             size_t len;
-            b.path = p1;
+            b.path = b.merges_path = p1;
             rc = tok_read_file(p1, &buf, &len, e);
             if (rc == DIT_OK) rc = load_openai(t, &b, buf, len, e);
             free(buf); /* the merges pointed into it until finish() copied them */

@@ -487,6 +487,11 @@ const char *t5_tok_piece(const t5_tok *t, int32_t id)
     return id >= 0 && id < t->n ? t->piece[id] : NULL;
 }
 
+float t5_tok_score(const t5_tok *t, int32_t id)
+{
+    return id >= 0 && id < t->n ? t->score[id] : 0.0f;
+}
+
 /* ---- normalization ----------------------------------------------------------------------- */
 
 typedef struct {

@@ -44,6 +44,8 @@ int32_t t5_tok_unk(const t5_tok *t);        /* <unk>: 2 */
 int32_t t5_tok_vocab_size(const t5_tok *t); /* pieces in the file: 32000 (T5-XXL's embedding has 32128 rows) */
 /* The piece string of id (UTF-8, "▁" for a space); NULL when out of range. */
 const char *t5_tok_piece(const t5_tok *t, int32_t id);
+/* Its score (log probability; 0 for control pieces and out of range). */
+float t5_tok_score(const t5_tok *t, int32_t id);
 
 /* sentencepiece encode of text[0..len) (UTF-8; NUL allowed): ids without EOS, appended to out.
  * DIT_E_ARG for malformed UTF-8. */

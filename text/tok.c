@@ -402,7 +402,8 @@ static tok_kind json_kind(const char *path, const char *buf, dit_err *e)
     tok_kind k = TOK_UNKNOWN;
     if (cJSON_IsString(type) && !strcmp(type->valuestring, "BPE")) k = TOK_CLIP;
     else if (cJSON_IsString(type) && !strcmp(type->valuestring, "Unigram")) k = TOK_T5;
-    else if (!model && cJSON_IsObject(j)) k = TOK_CLIP; /* a vocab.json: piece -> id */
+    else if (!model && cJSON_IsObject(j) && cJSON_IsNumber(j->child)) k = TOK_CLIP; /* vocab.json: piece -> id */
+    else if (!model) err_set(e, DIT_E_FORMAT, "%s: JSON, but neither a tokenizer.json nor a vocab.json", path);
     else err_set(e, DIT_E_UNSUPPORTED, "%s: tokenizer model type '%s' (BPE or Unigram expected)", path,
                  cJSON_IsString(type) ? type->valuestring : "?");
     cJSON_Delete(j);
