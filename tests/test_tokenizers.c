@@ -876,7 +876,7 @@ static void t_viterbi_tiny(tctx *t)
 
     /* byte fallback: each byte of an unknown character becomes its <0xNN> piece, no merging */
     tiny_piece *bytes = malloc((N_TINY + 256) * sizeof *bytes);
-    static char names[256][8];
+    char names[256][8];
     memcpy(bytes, TINY, sizeof TINY);
     for (int b = 0; b < 256; b++) {
         snprintf(names[b], sizeof names[b], "<0x%02X>", b);
@@ -1133,6 +1133,17 @@ static void t_invalid_text(tctx *t)
         CHECK(t, t5_tok_sd3(s, bad[i], strlen(bad[i]), &ids, &e) == DIT_E_ARG, "t5 sd3 %zu", i);
         tok_ids_free(&ids);
     }
+    /* a NULL dit_err is allowed (err.h): the code alone comes back */
+    tok_ids none = { 0 };
+    t5_tok *missing = NULL;
+    CHECK(t, c && s && clip_tok_encode(c, "\xff", 1, &none, NULL) == DIT_E_ARG && t5_tok_encode(s, "\xff", 1, &none, NULL) == DIT_E_ARG,
+          "NULL dit_err");
+    CHECK(t, t5_tok_open(&missing, "/nonexistent/spiece.model", NULL) == DIT_E_IO && !missing, "NULL dit_err on open");
+    tmp_write(&d, "broken.model", "\x0a\x05" "a", 3, p, sizeof p);
+    clip_tok *c2 = NULL;
+    CHECK(t, t5_tok_open(&missing, p, NULL) == DIT_E_FORMAT && clip_tok_open(&c2, "/nonexistent", NULL) == DIT_E_IO && !c2,
+          "NULL dit_err on a malformed file");
+    tok_ids_free(&none);
     /* NUL is a character like any other (it is dropped by the CLIP cleaning) */
     tok_ids ids = { 0 };
     char got[64];

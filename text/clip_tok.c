@@ -168,7 +168,8 @@ static dit_status read_merge_lines(builder *b, const char *buf, size_t len, dit_
             if (memchr(buf + i, 0, end - i) || !split_merge(buf + i, end - i, &a, &alen, &s, &slen))
                 return err_set(e, DIT_E_FORMAT, "%s: line %zu: a merge must be two symbols separated by a space",
                                b->merges_path, line + 1);
-            if (b_merge(b, a, alen, s, slen, line + 1, e) != DIT_OK) return e->code;
+            const dit_status rc = b_merge(b, a, alen, s, slen, line + 1, e);
+            if (rc != DIT_OK) return rc;
         }
         line++;
         i = end + 1;
@@ -284,23 +285,20 @@ static dit_status finish(clip_tok *t, builder *b, dit_err *e)
  * "</w>", one string per merge, then <|startoftext|> and <|endoftext|>. */
 static dit_status load_openai(clip_tok *t, builder *b, const char *buf, size_t len, dit_err *e)
 {
-    if (read_merge_lines(b, buf, len, e) != DIT_OK) return e->code;
+    dit_status rc = read_merge_lines(b, buf, len, e);
     int order[256];
     byte_order(order);
-    for (int i = 0; i < 256; i++) {
+    for (int i = 0; rc == DIT_OK && i < 256; i++) {
         char sym[4];
         const int n = uni_utf8_put(sym, byte_symbol(order[i]));
-        if (b_set(b, i, sym, (size_t)n, NULL, 0, e) != DIT_OK || b_set(b, 256 + i, sym, (size_t)n, "</w>", 4, e))
-            return e->code;
+        if ((rc = b_set(b, i, sym, (size_t)n, NULL, 0, e)) == DIT_OK) rc = b_set(b, 256 + i, sym, (size_t)n, "</w>", 4, e);
     }
     int32_t id = 512;
-    for (size_t r = 0; r < b->n_merges; r++, id++)
-        if (b_set(b, id, b->merges[r].a, b->merges[r].alen, b->merges[r].b, b->merges[r].blen, e) != DIT_OK)
-            return e->code;
-    if (b_set(b, id, "<|startoftext|>", 15, NULL, 0, e) != DIT_OK ||
-        b_set(b, id + 1, "<|endoftext|>", 13, NULL, 0, e) != DIT_OK)
-        return e->code;
-    return finish(t, b, e);
+    for (size_t r = 0; rc == DIT_OK && r < b->n_merges; r++, id++)
+        rc = b_set(b, id, b->merges[r].a, b->merges[r].alen, b->merges[r].b, b->merges[r].blen, e);
+    if (rc == DIT_OK) rc = b_set(b, id, "<|startoftext|>", 15, NULL, 0, e);
+    if (rc == DIT_OK) rc = b_set(b, id + 1, "<|endoftext|>", 13, NULL, 0, e);
+    return rc == DIT_OK ? finish(t, b, e) : rc;
 }
 
 /* A JSON object piece -> id (vocab.json, or tokenizer.json's model.vocab). */
@@ -312,18 +310,21 @@ static dit_status load_vocab_object(builder *b, const char *path, const cJSON *v
         if (!cJSON_IsNumber(it) || !(v >= 0 && v < MAX_ID) || v != (double)(int32_t)v)
             return err_set(e, DIT_E_FORMAT, "%s: token '%.40s': id is not an integer in [0, %d)", path,
                            it->string ? it->string : "?", MAX_ID);
-        if (b_set(b, (int32_t)v, it->string, strlen(it->string), NULL, 0, e) != DIT_OK) return e->code;
+        const dit_status rc = b_set(b, (int32_t)v, it->string, strlen(it->string), NULL, 0, e);
+        if (rc != DIT_OK) return rc;
     }
     return DIT_OK;
 }
 
-static cJSON *parse_json(const char *path, char **buf, dit_err *e)
+/* The file parsed into *j (cJSON_Delete), its text in *buf (free). */
+static dit_status parse_json(const char *path, char **buf, cJSON **j, dit_err *e)
 {
     size_t len;
-    if (tok_read_file(path, buf, &len, e) != DIT_OK) return NULL;
-    cJSON *j = cJSON_ParseWithLength(*buf, len);
-    if (!j) err_set(e, DIT_E_FORMAT, "%s: not valid JSON", path);
-    return j;
+    *j = NULL;
+    const dit_status rc = tok_read_file(path, buf, &len, e);
+    if (rc != DIT_OK) return rc;
+    if (!(*j = cJSON_ParseWithLength(*buf, len))) return err_set(e, DIT_E_FORMAT, "%s: not valid JSON", path);
+    return DIT_OK;
 }
 
 /* diffusers tokenizer/: vocab.json + merges.txt */
@@ -331,8 +332,8 @@ static dit_status load_hf(clip_tok *t, builder *b, const char *vocab_path, const
 {
     char *vbuf = NULL, *mbuf = NULL;
     size_t mlen;
-    cJSON *j = parse_json(vocab_path, &vbuf, e);
-    dit_status rc = j ? DIT_OK : e->code;
+    cJSON *j;
+    dit_status rc = parse_json(vocab_path, &vbuf, &j, e);
     b->path = vocab_path;
     b->merges_path = merges_path;
     if (rc == DIT_OK) rc = load_vocab_object(b, vocab_path, j, e);
@@ -354,8 +355,8 @@ static dit_status load_tokenizer_json(clip_tok *t, builder *b, const char *path,
 {
     char *buf = NULL;
     b->path = b->merges_path = path;
-    cJSON *j = parse_json(path, &buf, e);
-    dit_status rc = j ? DIT_OK : e->code;
+    cJSON *j;
+    dit_status rc = parse_json(path, &buf, &j, e);
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
@@ -589,7 +590,8 @@ static dit_status pretokenize(const clip_tok *t, work *w, const uint32_t *c, siz
         if (!k) k = match_ci(c + i, n - i, "<|endoftext|>", &exact);
         if (k) { /* the special strings: their own id (bpe's cache), unless matched by case folding */
             if (exact && tok_ids_push(out, k == 15 ? t->bos : t->eos, 1.0, e) != DIT_OK) return DIT_E_OOM;
-            if (!exact && bpe(t, w, c + i, k, out, e) != DIT_OK) return e->code;
+            dit_status rc;
+            if (!exact && (rc = bpe(t, w, c + i, k, out, e)) != DIT_OK) return rc;
             i += k;
             continue;
         }
@@ -604,7 +606,8 @@ static dit_status pretokenize(const clip_tok *t, work *w, const uint32_t *c, siz
             i++;
             continue;
         }
-        if (bpe(t, w, c + i, k, out, e) != DIT_OK) return e->code;
+        const dit_status rc = bpe(t, w, c + i, k, out, e);
+        if (rc != DIT_OK) return rc;
         i += k;
     }
     return DIT_OK;
@@ -633,7 +636,8 @@ static dit_status encode_piece(const clip_tok *t, work *w, const uint32_t *c, si
         } else rc = uni_buf_push(&w->clean, x, e);
         if (rc != DIT_OK) return rc;
     }
-    if (uni_nfc(w->clean.cp, w->clean.n, &w->nfc, e) != DIT_OK) return e->code;
+    dit_status rc = uni_nfc(w->clean.cp, w->clean.n, &w->nfc, e);
+    if (rc != DIT_OK) return rc;
     const uint32_t *s = w->nfc.cp;
     const size_t m = w->nfc.n;
     for (size_t a = 0, b; a < m; a = b) {
@@ -642,8 +646,8 @@ static dit_status encode_piece(const clip_tok *t, work *w, const uint32_t *c, si
         }
         if (b == a) break;
         w->low.n = 0;
-        if (uni_py_lower(s + a, b - a, &w->low, e) != DIT_OK) return e->code;
-        if (pretokenize(t, w, w->low.cp, w->low.n, out, e) != DIT_OK) return e->code;
+        if ((rc = uni_py_lower(s + a, b - a, &w->low, e)) != DIT_OK) return rc;
+        if ((rc = pretokenize(t, w, w->low.cp, w->low.n, out, e)) != DIT_OK) return rc;
     }
     return DIT_OK;
 }

@@ -253,12 +253,14 @@ static dit_status load_model(t5_tok *t, const uint8_t *buf, size_t len, dit_err 
         if (f.num == 5 && f.wire == 0) t->escape_ws = f.v != 0;
     }
     if (charsmap_len > 0) {
-        if (set_charsmap(t, charsmap, charsmap_len, e) != DIT_OK) return e->code;
+        const dit_status rc = set_charsmap(t, charsmap, charsmap_len, e);
+        if (rc != DIT_OK) return rc;
     } else if (name_len > 0 && !(name_len == 8 && !memcmp(name, "identity", 8)))
         return err_set(e, DIT_E_UNSUPPORTED, "%s: normalizer '%.*s' without a precompiled charsmap", t->path,
                        (int)name_len, (const char *)name);
     /* pass 2: the pieces */
-    if (alloc_pieces(t, n, bytes, e) != DIT_OK) return e->code;
+    const dit_status rc = alloc_pieces(t, n, bytes, e);
+    if (rc != DIT_OK) return rc;
     t->n = (int32_t)n;
     size_t pool_n = 0;
     int32_t id = 0;
@@ -590,8 +592,9 @@ static dit_status normalize(const t5_tok *t, const char *s, size_t n, sbuf *out,
     const size_t ws_len = t->escape_ws ? 3 : 1;
     out->n = 0;
     if (sb_add(out, "", 0, e) != DIT_OK) return DIT_E_OOM;
+    dit_status rc;
     while (t->remove_extra_ws && n > 0) { /* heading spaces */
-        if (norm_prefix(t, s, n, &rep, &rep_len, &used, e) != DIT_OK) return e->code;
+        if ((rc = norm_prefix(t, s, n, &rep, &rep_len, &used, e)) != DIT_OK) return rc;
         if (!(rep_len == 1 && rep[0] == ' ')) break;
         s += used, n -= used;
     }
@@ -599,7 +602,7 @@ static dit_status normalize(const t5_tok *t, const char *s, size_t n, sbuf *out,
     if (t->add_dummy_prefix && sb_add(out, ws, ws_len, e) != DIT_OK) return DIT_E_OOM;
     int prev_space = t->remove_extra_ws;
     while (n > 0) {
-        if (norm_prefix(t, s, n, &rep, &rep_len, &used, e) != DIT_OK) return e->code;
+        if ((rc = norm_prefix(t, s, n, &rep, &rep_len, &used, e)) != DIT_OK) return rc;
         while (prev_space && rep_len > 0 && rep[0] == ' ') rep++, rep_len--;
         if (rep_len > 0) {
             for (size_t i = 0; i < rep_len; i++)

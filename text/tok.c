@@ -104,7 +104,8 @@ static dit_status token_weights(const char *s, size_t len, double w, int depth, 
                 double v;
                 if (tok_py_float(in + colon, in_len - colon, &v)) wg = v, in_len = colon - 1;
             }
-            if (token_weights(in, in_len, wg, depth + 1, out, e) != DIT_OK) return e ? e->code : DIT_E_ARG;
+            const dit_status rc = token_weights(in, in_len, wg, depth + 1, out, e);
+            if (rc != DIT_OK) return rc;
         } else if (seg_push(out, x, n, w, e) != DIT_OK) return DIT_E_OOM;
     }
     return DIT_OK;
