@@ -244,7 +244,7 @@ static void t_clip_file_forms(tctx *t)
     char *text = NULL;
     size_t len = 0;
     tmpdir d;
-    CHECK(t, j && clip_tok_open(&ref, gz, &e) == DIT_OK && tok_read_file(gz, &text, &len, &e) == DIT_OK, "%s", e.msg);
+    CHECK(t, j && clip_tok_open(&ref, gz, &e) == DIT_OK && tok_read_file(gz, 0, &text, &len, &e) == DIT_OK, "%s", e.msg);
     CHECK(t, tmp_make(&d), "mkdtemp");
     if (!ref || !text) goto done;
     /* diffusers tokenizer/: vocab.json (piece -> id) and merges.txt ("#version" header) */

@@ -321,7 +321,7 @@ static dit_status parse_json(const char *path, char **buf, cJSON **j, dit_err *e
 {
     size_t len;
     *j = NULL;
-    const dit_status rc = tok_read_file(path, buf, &len, e);
+    const dit_status rc = tok_read_file(path, 0, buf, &len, e);
     if (rc != DIT_OK) return rc;
     if (!(*j = cJSON_ParseWithLength(*buf, len))) return err_set(e, DIT_E_FORMAT, "%s: not valid JSON", path);
     return DIT_OK;
@@ -337,7 +337,7 @@ static dit_status load_hf(clip_tok *t, builder *b, const char *vocab_path, const
     b->path = vocab_path;
     b->merges_path = merges_path;
     if (rc == DIT_OK) rc = load_vocab_object(b, vocab_path, j, e);
-    if (rc == DIT_OK) rc = tok_read_file(merges_path, &mbuf, &mlen, e);
+    if (rc == DIT_OK) rc = tok_read_file(merges_path, CLIP_TOK_MERGES + 1, &mbuf, &mlen, e);
     if (rc == DIT_OK) {
         size_t i = 0; /* Python strips the whole file before splitting lines */
         while (i < mlen && (mbuf[i] == ' ' || mbuf[i] == '\n' || mbuf[i] == '\r' || mbuf[i] == '\t')) i++;
@@ -416,7 +416,7 @@ dit_status clip_tok_open(clip_tok **out, const char *path, dit_err *e)
             char *buf;
             size_t len;
             b.path = b.merges_path = p1;
-            rc = tok_read_file(p1, &buf, &len, e);
+            rc = tok_read_file(p1, CLIP_TOK_MERGES + 1, &buf, &len, e);
             if (rc == DIT_OK) rc = load_openai(t, &b, buf, len, e);
             free(buf); /* the merges pointed into it until finish() copied them */
         } else if (tok_find_in(path, "tokenizer.json", p1, sizeof p1)) rc = load_tokenizer_json(t, &b, p1, e);
@@ -430,7 +430,7 @@ dit_status clip_tok_open(clip_tok **out, const char *path, dit_err *e)
     } else {
         char *buf;
         size_t len;
-        rc = tok_read_file(path, &buf, &len, e);
+        rc = tok_read_file(path, CLIP_TOK_MERGES + 1, &buf, &len, e);
         size_t i = 0;
         while (rc == DIT_OK && i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')) i++;
         if (rc == DIT_OK && i < len && buf[i] == '{') {

@@ -434,7 +434,7 @@ dit_status t5_tok_open(t5_tok **out, const char *path, dit_err *e)
     }
     char *buf;
     size_t len;
-    dit_status rc = tok_read_file(path, &buf, &len, e);
+    dit_status rc = tok_read_file(path, 0, &buf, &len, e);
     if (rc == DIT_OK) {
         size_t i = 0;
         while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')) i++;

@@ -282,12 +282,15 @@ dit_status tok_sd3_rows(const tok_sd3_rule *rule, const char *text, size_t len, 
 
 /* ---- files ------------------------------------------------------------------------------- */
 
-static dit_status gunzip(const char *path, const unsigned char *in, size_t n, char **buf, size_t *len, dit_err *e)
+/* Inflate a gzip file's data; with max_lines > 0 it stops once that many lines are out. */
+static dit_status gunzip(const char *path, const unsigned char *in, size_t n, size_t max_lines, char **buf,
+                         size_t *len, dit_err *e)
 {
+    enum { STEP = 1 << 18 }; /* bytes inflated between two line counts */
     z_stream z;
     memset(&z, 0, sizeof z);
     if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return err_set(e, DIT_E_BACKEND, "%s: zlib init failed", path);
-    size_t cap = n * 4 + 1024, got = 0;
+    size_t cap = n < TOK_MAX_FILE / 4 ? n * 4 + 1024 : TOK_MAX_FILE, got = 0, lines = 0;
     char *out = malloc(cap + 1);
     dit_status rc = out ? DIT_OK : err_set(e, DIT_E_OOM, "%s: out of memory", path);
     z.next_in = (unsigned char *)in;
@@ -307,13 +310,15 @@ static dit_status gunzip(const char *path, const unsigned char *in, size_t n, ch
             out = p;
         }
         const unsigned chunk_in = in_left > (1u << 30) ? (1u << 30) : (unsigned)in_left;
-        const unsigned chunk_out = cap - got > (1u << 30) ? (1u << 30) : (unsigned)(cap - got);
+        const unsigned chunk_out = cap - got > STEP ? STEP : (unsigned)(cap - got);
         z.avail_in = chunk_in;
         z.next_out = (unsigned char *)out + got;
         z.avail_out = chunk_out;
         const int r = inflate(&z, Z_NO_FLUSH);
         in_left -= chunk_in - z.avail_in;
+        for (size_t i = got; max_lines && i < got + (chunk_out - z.avail_out); i++) lines += out[i] == '\n';
         got += chunk_out - z.avail_out;
+        if (max_lines && lines >= max_lines) break; /* the caller needs no more */
         if (r == Z_STREAM_END) {
             /* Concatenated gzip members are read on (as Python's gzip module does). */
             if (in_left >= 2 && z.next_in[0] == 0x1f && z.next_in[1] == 0x8b) {
@@ -344,7 +349,7 @@ static dit_status gunzip(const char *path, const unsigned char *in, size_t n, ch
     return DIT_OK;
 }
 
-dit_status tok_read_file(const char *path, char **buf, size_t *len, dit_err *e)
+dit_status tok_read_file(const char *path, size_t max_lines, char **buf, size_t *len, dit_err *e)
 {
     *buf = NULL;
     *len = 0;
@@ -374,7 +379,7 @@ dit_status tok_read_file(const char *path, char **buf, size_t *len, dit_err *e)
     }
     data[n] = 0;
     if (n >= 2 && (unsigned char)data[0] == 0x1f && (unsigned char)data[1] == 0x8b) {
-        const dit_status rc = gunzip(path, (const unsigned char *)data, n, buf, len, e);
+        const dit_status rc = gunzip(path, (const unsigned char *)data, n, max_lines, buf, len, e);
         free(data);
         return rc;
     }
@@ -432,7 +437,7 @@ tok_kind tok_detect(const char *path, dit_err *e)
     }
     char *buf;
     size_t len;
-    if (tok_read_file(path, &buf, &len, e) != DIT_OK) return TOK_UNKNOWN;
+    if (tok_read_file(path, 1, &buf, &len, e) != DIT_OK) return TOK_UNKNOWN; /* a gzip file: its first line */
     tok_kind k = TOK_UNKNOWN;
     size_t i = 0;
     while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')) i++;
