@@ -565,6 +565,8 @@ static void t_unicode(tctx *t)
     uni_buf_free(&out);
     CHECK(t, !strcmp(uni_category(0x41), "Lu") && !strcmp(uni_category(0x345), "Mn") && !strcmp(uni_category(0x200B), "Cf"),
           "categories");
+    CHECK(t, uni_data_major() >= UNI_PY_MAJOR, "ICU knows Unicode %d, older than Python 3.11's %d", uni_data_major(),
+          UNI_PY_MAJOR);
     CHECK(t, !strcmp(uni_category(0x1FAE8), "Cn"), "U+1FAE8 (Unicode 15) is unassigned for Python 3.11: %s",
           uni_category(0x1FAE8));
     CHECK(t, uni_py_isspace(0x2028) && uni_py_isspace(0x1C) && !uni_py_isspace(0x200B), "isspace");

@@ -109,6 +109,13 @@ size_t uni_utf8_prefix(const char *s, size_t len, size_t n_cp)
 
 /* ---- character properties ---------------------------------------------------------------- */
 
+int uni_data_major(void)
+{
+    UVersionInfo v;
+    u_getUnicodeVersion(v);
+    return v[0];
+}
+
 /* Assigned in Python 3.11's Unicode (14.0)? ICU's u_charAge is 0.0 for unassigned code points. */
 static int py_assigned(uint32_t cp)
 {

@@ -23,6 +23,11 @@
 
 #define UNI_PY_MAJOR 14 /* unicodedata.unidata_version of Python 3.11: "14.0.0" */
 
+/* The Unicode major version of the installed ICU data (Debian 12's ICU 72: 15). Results match the
+ * reference only when it is >= UNI_PY_MAJOR (ICU 70 or newer): an older ICU does not know every
+ * character Python 3.11 knows. */
+int uni_data_major(void);
+
 /* A growable array of code points, owned by the caller (uni_buf_free). Start from {0}. */
 typedef struct {
     uint32_t *cp;
