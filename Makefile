@@ -16,7 +16,7 @@ LIB_SRC  := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 TOOL_SRC := $(wildcard tools/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 
-PKGS      := libpng libcjson
+PKGS      := libpng libcjson icu-uc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -113,7 +113,7 @@ check-clang:
 	  clang $(filter-out -MMD -MP,$(CFLAGS_BASE)) $(PKG_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done; echo "clang: no warnings"
 
 DEB_PKGS := gcc make pkg-config clang libomp-dev libdnnl-dev libfftw3-dev libpng-dev libstb-dev \
-            libcjson-dev zlib1g-dev
+            libcjson-dev zlib1g-dev libicu-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \

@@ -14,5 +14,6 @@ int cmd_synth(int argc, char **argv);
 /* tools/text_tools.c: the text-encoder presets of synth and bench */
 int synth_t5(const char *out, int depth, unsigned long seed);
 int bench_text(const char *path, int n_tok, int reps);
+int cmd_tokenize(int argc, char **argv);
 
 #endif
