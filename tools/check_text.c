@@ -1,6 +1,6 @@
 /* tools/check_text.c — `dit check` for the tokenizer case sets tokenizers/clip and tokenizers/t5
- * (a cases.json next to the real tokenizer file), and the place for the clip_text/ and t5/
- * encoder cases (case.json, not implemented yet).
+ * (a cases.json next to the real tokenizer file). The clip_text/ and t5/ encoder cases are
+ * tools/check_encoders.c's.
  *
  * Every field a case gives is compared exactly (ids, pieces, SD3 emphasis weights, EOS index):
  * one line per case that differs, naming the first differing position, then one summary line
@@ -314,9 +314,5 @@ static int check_tokenizer_cases(check_run *r)
 
 int check_text(check_run *r)
 {
-    /* tokenizers/clip, tokenizers/t5: a cases.json (no "family") */
-    if (!cJSON_GetObjectItemCaseSensitive(r->json, "family")) return check_tokenizer_cases(r);
-    /* clip_text/ and t5/ encoder cases (case.json families clip_text, t5): the text encoders */
-    check_error(r, "%s: text encoder cases (clip_text, t5) are not implemented yet", r->dir);
-    return 1;
+    return check_tokenizer_cases(r); /* a cases.json (tools/check.c sends case.json families elsewhere) */
 }
