@@ -20,6 +20,17 @@ for kind in clip t5; do
   if [ $rc = 0 ] && [ "$last" = PASS ] && ! echo "$out" | grep -q '^FAIL '; then ok "check tokenizers/$kind"
   else echo "$out" | tail -n 20; fail "check tokenizers/$kind (exit $rc, last line '$last')"; fi
 done
+# A case set with a declared field dropped from one case, or one id changed, must FAIL.
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+for variant in dropped changed; do
+  mkdir -p "$tmp/$variant" && cp "$golden/tokenizers/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/$variant/"
+  if [ $variant = dropped ]; then sed '54{/"flux_clip_l": \[/d}' "$golden/tokenizers/clip/cases.json" >"$tmp/$variant/cases.json"
+  else sed '54s/"flux_clip_l": \[49406, 320/"flux_clip_l": [49406, 321/' "$golden/tokenizers/clip/cases.json" >"$tmp/$variant/cases.json"; fi
+  if cmp -s "$golden/tokenizers/clip/cases.json" "$tmp/$variant/cases.json"; then fail "check: $variant did not change the copy"; continue; fi
+  out=$("$bin" check "$tmp/$variant" 2>&1); rc=$?
+  if [ $rc = 1 ] && [ "$(echo "$out" | tail -n 1)" = FAIL ] && echo "$out" | grep -q "^FAIL .*flux_clip_l"; then ok "check: a $variant field fails"
+  else echo "$out" | tail -n 5; fail "check: a $variant field fails"; fi
+done
 expect() { # name, expected output, command...
   name=$1; want=$2; shift 2
   got=$("$@" 2>&1)

@@ -140,10 +140,48 @@ static void t_flux(tctx *t)
     fixture_close(&x);
 }
 
+/* Limits that keep hostile input from hanging or reading out of bounds: T5 bucket parameters
+ * the bucket function cannot use, over-long prompts, deep emphasis nesting as sd3.5 takes it. */
+static void t_guards(tctx *t)
+{
+    if (!test_golden_present(t)) return;
+    char p[1200];
+    dit_err e = { 0 };
+    text_load_opts o = text_load_defaults();
+    o.max_distance = 8; /* 32 buckets: the exact range is 8, so the log range would be empty */
+    t5_model *m = NULL;
+    snprintf(p, sizeof p, "%s/t5/t5_tiny/model.safetensors", test_golden_dir());
+    CHECK(t, t5_load(&m, p, &o, &e) == DIT_E_FORMAT && strstr(e.msg, "max_distance"), "max_distance 8: %s", e.msg);
+    t5_free(m);
+    CHECK(t, t5_bucket(-1000, 32, 128) == 15 && t5_bucket(1000, 32, 128) == 31 && t5_bucket(0, 32, 128) == 0, "bucket ends");
+    clip_tok *ct = NULL;
+    snprintf(p, sizeof p, "%s/tokenizers/clip/bpe_simple_vocab_16e6.txt.gz", test_golden_dir());
+    CHECK(t, clip_tok_open(&ct, p, &e) == DIT_OK, "%s", e.msg);
+    if (ct) {
+        const size_t n = TOK_MAX_TEXT + 1;
+        char *big = malloc(n + 1);
+        memset(big, 'a', n), big[n] = 0;
+        tok_ids ids = { 0 };
+        CHECK(t, clip_tok_encode(ct, big, n, &ids, &e) == DIT_E_ARG && strstr(e.msg, "bytes of text"), "long prompt: %s", e.msg);
+        tok_ids_free(&ids);
+        /* 500 nested groups: sd3.5 accepts it (Python's recursion limit is ~1000) */
+        size_t k = 0;
+        for (int i = 0; i < 500; i++) big[k++] = '(';
+        big[k++] = 'c', big[k++] = 'a', big[k++] = 't';
+        for (int i = 0; i < 500; i++) big[k++] = ')';
+        CHECK(t, clip_tok_sd3(ct, big, k, clip_tok_eos(ct), &ids, &e) == DIT_OK && ids.n == 77 && ids.weight[1] > 1e20,
+              "nesting 500: %s", e.msg);
+        tok_ids_free(&ids);
+        free(big);
+    }
+    clip_tok_close(ct);
+}
+
 int main(void)
 {
     tctx t = test_begin("prompt");
     RUN(&t, t_sd3);
     RUN(&t, t_flux);
+    RUN(&t, t_guards);
     return test_end(&t);
 }

@@ -16,7 +16,7 @@
 
 #include "unicode.h"
 
-#define MAX_ID (1 << 24) /* vocabulary ids a file may use */
+#define MAX_ID (1 << 20) /* vocabulary ids a file may use (CLIP has 49408): bounds the tables a small file can force */
 
 typedef struct {
     uint64_t key; /* left << 32 | right; UINT64_MAX = empty */
@@ -154,6 +154,13 @@ static int split_merge(const char *s, size_t n, const char **a, size_t *alen, co
     return 1;
 }
 
+static int only_space(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t') return 0;
+    return 1;
+}
+
 /* Merge lines of a text buffer: line 0 is a header ("#version: 0.2"), skipped as both reference
  * implementations do; then at most CLIP_TOK_MERGES lines. */
 static dit_status read_merge_lines(builder *b, const char *buf, size_t len, dit_err *e)
@@ -162,6 +169,9 @@ static dit_status read_merge_lines(builder *b, const char *buf, size_t len, dit_
     while (i < len && line <= CLIP_TOK_MERGES) {
         const char *nl = memchr(buf + i, '\n', len - i);
         const size_t end = nl ? (size_t)(nl - buf) : len;
+        if (line > 0 && end == i && !only_space(buf + end, len - end))
+            return err_set(e, DIT_E_FORMAT, "%s: line %zu: an empty line between merges (the references would shift every later id)",
+                           b->merges_path, line + 1);
         if (line > 0 && end > i) { /* empty lines only end the file (Python strips the text) */
             const char *a, *s;
             size_t alen, slen;
@@ -657,6 +667,7 @@ static const uint32_t EOT[] = { '<', '|', 'e', 'n', 'd', 'o', 'f', 't', 'e', 'x'
 
 dit_status clip_tok_encode(const clip_tok *t, const char *text, size_t len, tok_ids *out, dit_err *e)
 {
+    if (len > TOK_MAX_TEXT) return err_set(e, DIT_E_ARG, "text: %zu bytes of text, more than the %u a prompt may have", len, TOK_MAX_TEXT);
     uni_buf cps = { 0 };
     work w = { 0 };
     dit_status rc = uni_utf8_decode(text, len, &cps, e);

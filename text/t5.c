@@ -82,6 +82,10 @@ static dit_status derive(const text__file *f, const text_load_opts *o, t5_config
         return err_set(e, DIT_E_FORMAT, "%s: T5 inner width %d does not split into %d heads", path, c->inner, c->heads);
     c->d_kv = c->inner / c->heads;
     c->max_distance = o->max_distance > 0 ? o->max_distance : text__int(f, "text.max_distance", "relative_attention_max_distance", 128);
+    /* t5_bucket needs an exact range (buckets / 4 >= 1) and a log range above it */
+    if (c->buckets < 4 || c->buckets > 4096 || c->max_distance <= c->buckets / 4)
+        return err_set(e, DIT_E_FORMAT, "%s: T5 relative attention with %d buckets and max_distance %d (need >= 4 buckets, "
+                       "max_distance above buckets/4)", path, c->buckets, c->max_distance);
     snprintf(c->variant, sizeof c->variant, "%s", c->d_model == 4096 ? "t5-xxl" : "t5");
     return DIT_OK;
 }
@@ -226,7 +230,8 @@ int t5_bucket(int rel, int buckets, int max_distance)
     if (n < exact) return base + n;
     /* float32 as torch: log(n / exact) / log(max_distance / exact) * (half - exact), truncated */
     const float v = logf((float)n / (float)exact) / (float)log((double)max_distance / exact) * (float)(half - exact);
-    const int large = exact + (int)v;
+    int large = exact + (int)v;
+    large = large < exact ? exact : large; /* only with max_distance <= exact, refused at load */
     return base + (large < half - 1 ? large : half - 1);
 }
 

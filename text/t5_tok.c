@@ -22,6 +22,7 @@
 enum { SP_NORMAL = 1, SP_UNKNOWN = 2, SP_CONTROL = 3, SP_USER_DEFINED = 4, SP_UNUSED = 5, SP_BYTE = 6 };
 
 #define MAX_PIECES (1 << 24)
+#define T5_MAX_PIECE 256 /* bytes per piece (T5's longest is 16 characters): bounds Viterbi's prefix search */
 #define CHARSMAP_RESULTS 32 /* sentencepiece Normalizer::kMaxTrieResultsSize */
 
 struct t5_tok {
@@ -157,6 +158,8 @@ static dit_status finish(t5_tok *t, const char *eos_piece, size_t eos_len, const
     t->max_score = FLT_MIN; /* sic: sentencepiece starts from FLT_MIN, the smallest positive float */
     for (int32_t i = 0; i < t->n; i++) {
         if (t->piece_len[i] == 0) return err_set(e, DIT_E_FORMAT, "%s: piece %d is empty", t->path, i);
+        if (t->piece_len[i] > T5_MAX_PIECE) /* Viterbi tries every prefix up to the longest piece */
+            return err_set(e, DIT_E_FORMAT, "%s: piece %d is %u bytes long (at most %d)", t->path, i, t->piece_len[i], T5_MAX_PIECE);
         if (tok_map_add(&t->map, i) >= 0)
             return err_set(e, DIT_E_FORMAT, "%s: piece %d '%.40s' is already defined", t->path, i, t->piece[i]);
         if (t->type[i] == SP_UNKNOWN) {
@@ -685,6 +688,7 @@ static dit_status viterbi(const t5_tok *t, const char *s, size_t n, tok_ids *out
 
 dit_status t5_tok_encode(const t5_tok *t, const char *text, size_t len, tok_ids *out, dit_err *e)
 {
+    if (len > TOK_MAX_TEXT) return err_set(e, DIT_E_ARG, "text: %zu bytes of text, more than the %u a prompt may have", len, TOK_MAX_TEXT);
     size_t pos = 0;
     uint32_t cp;
     while (pos < len)

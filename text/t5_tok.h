@@ -19,6 +19,8 @@
  * prefix, spaces as "▁"; then Viterbi over the pieces by score (ties: the first candidate, i.e.
  * the one starting earlier, wins), a character no piece covers is <unk> with score
  * min_score - 10, and a run of consecutive <unk> becomes one. Ids: pad 0, EOS 1, unk 2, no BOS.
+ * Special-token strings typed in a prompt ("</s>", "<extra_id_0>") are ordinary text here, as in
+ * sentencepiece and the golden data; transformers' T5Tokenizer (FLUX's) would map them to their ids.
  * A tokenizer is immutable after open: any number of threads may encode with it.
  */
 #ifndef DIT_TEXT_T5_TOK_H

@@ -48,7 +48,7 @@ typedef struct {
 
 /* SD3 emphasis parsing of text[0..len) (rule 1; escapes restored in the segments). *segs is
  * allocated (tok_segments_free); DIT_E_ARG for groups nested deeper than TOK_MAX_NESTING. */
-#define TOK_MAX_NESTING 200
+#define TOK_MAX_NESTING 990 /* sd3.5's recursion works up to Python's limit (~1000) */
 dit_status tok_emphasis(const char *text, size_t len, tok_segment **segs, size_t *n, dit_err *e);
 void tok_segments_free(tok_segment *segs, size_t n);
 
@@ -76,6 +76,9 @@ dit_status tok_sd3_rows(const tok_sd3_rule *rule, const char *text, size_t len, 
 /* ---- files ------------------------------------------------------------------------------- */
 
 #define TOK_MAX_FILE (64u << 20) /* bytes: larger tokenizer files (or gzip contents) are refused */
+/* Bytes of text one encode takes: BPE and Viterbi cost grows faster than linearly with a word's
+ * length (a 64 KiB word takes about a second), so longer text is refused rather than hanging. */
+#define TOK_MAX_TEXT (64u << 10)
 
 /* The whole file (gunzipped when it starts with the gzip magic), NUL-terminated, *buf owned by
  * the caller (free). max_lines > 0: gzip contents may end after that many lines (the rest is
