@@ -170,10 +170,19 @@ static void shape_text(char *buf, size_t cap, int nd, const int64_t *shape)
 
 /* Check the pieces: same dtype (F32/F16/BF16) and trailing dims; their concatenation along dim 0
  * must have the expected shape. */
-static dit_status check_pieces(wt_loader *L, const pieces *P, int nd, const int64_t *want, dtype *dt)
+/* nd of t after dropping trailing dims of size 1 down to nd (WT_SQUEEZE), else its own nd. */
+static int squeezed_nd(const st_tensor *t, int nd, int squeeze)
+{
+    int n = t->nd;
+    while (squeeze && n > nd && t->shape[n - 1] == 1) n--;
+    return n;
+}
+
+static dit_status check_pieces(wt_loader *L, const pieces *P, int nd, const int64_t *want, dtype *dt, int squeeze)
 {
     int64_t got[ST_MAX_DIMS] = { 0 };
     const st_tensor *t0 = P->t[0];
+    const int nd0 = squeezed_nd(t0, nd, squeeze);
     int same = 1;
     for (int i = 0; i < P->n; i++) {
         const st_tensor *t = P->t[i];
@@ -181,12 +190,12 @@ static dit_status check_pieces(wt_loader *L, const pieces *P, int nd, const int6
             return err_set(L->e, DIT_E_SHAPE, "%s: tensor '%s%s' has dtype %s, expected F32, F16 or BF16%s",
                            st_set_path(L->set), L->prefix, P->name[i], st_dtype_name(t->dtype),
                            i ? " like the other parts" : "");
-        if (t->nd != t0->nd) same = 0;
-        for (int d = 1; same && d < t->nd; d++) same = t->shape[d] == t0->shape[d];
+        if (squeezed_nd(t, nd, squeeze) != nd0) same = 0;
+        for (int d = 1; same && d < nd0; d++) same = t->shape[d] == t0->shape[d];
         got[0] += t->nd ? t->shape[0] : 1;
     }
     for (int d = 1; d < t0->nd; d++) got[d] = t0->shape[d];
-    int ok = same && t0->nd == nd && !(P->swap && got[0] % 2);
+    int ok = same && nd0 == nd && !(P->swap && got[0] % 2);
     for (int d = 0; ok && d < nd; d++) ok = got[d] == want[d];
     if (ok) return DIT_OK;
     char gs[128], ws[128];
@@ -263,7 +272,7 @@ static dit_status load_linear(wt_loader *L, const wt_spec *s, const char *fmt_na
     }
     dtype dt;
     const int64_t wshape[2] = { out, in };
-    dit_status r = check_pieces(L, &W, 2, wshape, &dt);
+    dit_status r = check_pieces(L, &W, 2, wshape, &dt, s->flags & WT_SQUEEZE);
     if (r) return r;
     lin->in = (int)in, lin->out = (int)out;
     if (!(s->flags & WT_NOBIAS)) {
@@ -271,7 +280,7 @@ static dit_status load_linear(wt_loader *L, const wt_spec *s, const char *fmt_na
             return err_set(L->e, DIT_E_SHAPE, "%s: missing tensor '%s%s' (expected [%lld])", st_set_path(L->set),
                            L->prefix, first, (long long)out);
         dtype bt;
-        if ((r = check_pieces(L, &B, 1, &out, &bt))) return r;
+        if ((r = check_pieces(L, &B, 1, &out, &bt, 0))) return r;
         float *b;
         if ((r = load_f32(L, &B, out, 1, &b))) return r;
         lin->b = b;
@@ -320,7 +329,7 @@ static dit_status load_plain(wt_loader *L, const wt_spec *s, const char *fmt_nam
                        first, ws);
     }
     dtype dt;
-    dit_status r = check_pieces(L, &P, s->nd, want, &dt);
+    dit_status r = check_pieces(L, &P, s->nd, want, &dt, s->flags & WT_SQUEEZE);
     if (r) return r;
     int64_t rows = s->nd ? want[0] : 1, cols = 1;
     for (int d = 1; d < s->nd; d++) cols *= want[d];

@@ -47,7 +47,10 @@
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 enum { WT_LINEAR = 0, WT_VEC, WT_TENSOR };
-enum { WT_NOBIAS = 1, WT_OPTIONAL = 2, WT_AS_PREC = 4 };
+/* WT_SQUEEZE: the file may store the tensor with extra trailing dims of size 1, which are dropped
+ * (a 1x1 convolution [out, in, 1, 1] read as the linear [out, in] it is: LDM VAEs store their
+ * attention projections that way, diffusers as Linear weights). */
+enum { WT_NOBIAS = 1, WT_OPTIONAL = 2, WT_AS_PREC = 4, WT_SQUEEZE = 8 };
 
 /* A dimension: mul * dims[sym], or the literal mul when sym is 0. */
 typedef struct {
