@@ -14,6 +14,7 @@ static const subcommand COMMANDS[] = {
     { "info", cmd_info, "version, build options, CPU features, threads, oneDNN and the matmul path" },
     { "inspect", cmd_inspect, "FILE.safetensors | model.safetensors.index.json: list tensors and metadata" },
     { "check", cmd_check, "CASE_DIR: run a golden case folder and compare with the reference (PASS/FAIL)" },
+    { "vae", cmd_vae, "encode IMAGE | decode LATENT | info SPEC | synth: images <-> latents through a VAE" },
     { "bench", cmd_bench, "kernel throughput (GFLOP/s of linear, attention and conv vs the bf16 peak)" },
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

@@ -214,10 +214,66 @@ typedef struct {
     char prefix[512];
 } kl_load;
 
-/* Load one module (path p, level l, block j) with spec, CIN = cin, COUT = cout. */
-static dit_status load_module(kl_load *ld, int p, int l, int j, void *obj, const wt_spec *spec, int n, int cin,
-                              int cout)
+/* Every module of one half in forward order with its table and channels: the one description of
+ * the architecture, walked to load a file (load_visit) and to write a random one (synth_visit). */
+typedef dit_status (*kl_visit)(void *ctx, int p, int l, int j, void *obj, const wt_spec *spec, int n, int cin,
+                               int cout);
+
+static dit_status walk_resnet(kl_visit f, void *ctx, int p, int l, int j, kl_resnet *r, int cin, int cout)
 {
+    r->cin = cin, r->cout = cout;
+    dit_status st = f(ctx, p, l, j, r, RESNET, N_ELEMS(RESNET), cin, cout);
+    if (!st && cin != cout) st = f(ctx, p, l, j, r, SHORTCUT, N_ELEMS(SHORTCUT), cin, cout);
+    return st;
+}
+
+static dit_status walk_mid(kl_visit f, void *ctx, kl_half *h, int enc, int C)
+{
+    dit_status r = walk_resnet(f, ctx, enc ? P_ENC_MID1 : P_DEC_MID1, 0, 0, &h->mid1, C, C);
+    if (!r) r = f(ctx, enc ? P_ENC_ATTN : P_DEC_ATTN, 0, 0, &h->attn, ATTN, N_ELEMS(ATTN), C, C);
+    if (!r) r = walk_resnet(f, ctx, enc ? P_ENC_MID2 : P_DEC_MID2, 0, 0, &h->mid2, C, C);
+    return r;
+}
+
+static dit_status walk_encoder(vae_kl *m, kl_visit f, void *ctx)
+{
+    kl_half *h = &m->enc;
+    const int n = m->n_levels, z2 = 2 * m->base.z_channels;
+    dit_status r = f(ctx, P_ENC_CONV_IN, 0, 0, &h->conv_in, CONV, N_ELEMS(CONV), 3, m->ch[0]);
+    for (int l = 0; l < n && !r; l++) {
+        for (int j = 0; j < m->n_res && !r; j++)
+            r = walk_resnet(f, ctx, P_ENC_BLOCK, l, j, &h->level[l].block[j], j ? m->ch[l] : l ? m->ch[l - 1] : m->ch[0],
+                            m->ch[l]);
+        if (!r && l < n - 1)
+            r = f(ctx, P_ENC_DOWN, l, 0, &h->level[l].resample, CONV, N_ELEMS(CONV), m->ch[l], m->ch[l]);
+    }
+    if (!r) r = walk_mid(f, ctx, h, 1, m->ch[n - 1]);
+    if (!r) r = f(ctx, P_ENC_NORM_OUT, 0, 0, &h->norm_out, NORM, N_ELEMS(NORM), m->ch[n - 1], 0);
+    if (!r) r = f(ctx, P_ENC_CONV_OUT, 0, 0, &h->conv_out, CONV, N_ELEMS(CONV), m->ch[n - 1], z2);
+    return r;
+}
+
+static dit_status walk_decoder(vae_kl *m, kl_visit f, void *ctx)
+{
+    kl_half *h = &m->dec;
+    const int n = m->n_levels, top = m->ch[n - 1];
+    dit_status r = f(ctx, P_DEC_CONV_IN, 0, 0, &h->conv_in, CONV, N_ELEMS(CONV), m->base.z_channels, top);
+    if (!r) r = walk_mid(f, ctx, h, 0, top);
+    for (int l = n - 1; l >= 0 && !r; l--) {
+        for (int j = 0; j < m->n_res + 1 && !r; j++)
+            r = walk_resnet(f, ctx, P_DEC_BLOCK, l, j, &h->level[l].block[j], j ? m->ch[l] : l == n - 1 ? top : m->ch[l + 1],
+                            m->ch[l]);
+        if (!r && l > 0) r = f(ctx, P_DEC_UP, l, 0, &h->level[l].resample, CONV, N_ELEMS(CONV), m->ch[l], m->ch[l]);
+    }
+    if (!r) r = f(ctx, P_DEC_NORM_OUT, 0, 0, &h->norm_out, NORM, N_ELEMS(NORM), m->ch[0], 0);
+    if (!r) r = f(ctx, P_DEC_CONV_OUT, 0, 0, &h->conv_out, CONV, N_ELEMS(CONV), m->ch[0], 3);
+    return r;
+}
+
+/* Load one module (path p, level l, block j) into obj with spec, CIN = cin, COUT = cout. */
+static dit_status load_visit(void *ctx, int p, int l, int j, void *obj, const wt_spec *spec, int n, int cin, int cout)
+{
+    kl_load *ld = ctx;
     ld->dims[CIN] = cin, ld->dims[COUT] = cout;
     module_name(ld->prefix, sizeof ld->prefix, &ld->k, p, l, j, ".");
     ld->L.prefix = ld->prefix;
@@ -226,56 +282,48 @@ static dit_status load_module(kl_load *ld, int p, int l, int j, void *obj, const
     return r;
 }
 
-static dit_status load_resnet(kl_load *ld, int p, int l, int j, kl_resnet *r, int cin, int cout)
+/* ---- random weights (vae_synth) ---------------------------------------------------------------- */
+
+typedef struct {
+    vae__synth syn;
+    kl_names k;
+    int dims[N_SYMS];
+} kl_synth;
+
+static dit_status synth_visit(void *ctx, int p, int l, int j, void *obj, const wt_spec *spec, int n, int cin, int cout)
 {
-    r->cin = cin, r->cout = cout;
-    dit_status st = load_module(ld, p, l, j, r, RESNET, N_ELEMS(RESNET), cin, cout);
-    if (!st && cin != cout) st = load_module(ld, p, l, j, r, SHORTCUT, N_ELEMS(SHORTCUT), cin, cout);
-    return st;
+    (void)obj;
+    kl_synth *s = ctx;
+    char prefix[512];
+    s->dims[CIN] = cin, s->dims[COUT] = cout;
+    vae__synth_spec(&s->syn, module_name(prefix, sizeof prefix, &s->k, p, l, j, "."), spec, n, s->dims, s->k.naming, 0);
+    return s->syn.err;
 }
 
-static dit_status load_mid(kl_load *ld, kl_half *h, int enc, int C)
+dit_status vae__kl_synth(const vae_synth_cfg *c, const char *path, dit_err *e)
 {
-    dit_status r = load_resnet(ld, enc ? P_ENC_MID1 : P_DEC_MID1, 0, 0, &h->mid1, C, C);
-    if (!r) r = load_module(ld, enc ? P_ENC_ATTN : P_DEC_ATTN, 0, 0, &h->attn, ATTN, N_ELEMS(ATTN), C, C);
-    if (!r) r = load_resnet(ld, enc ? P_ENC_MID2 : P_DEC_MID2, 0, 0, &h->mid2, C, C);
-    return r;
-}
-
-static dit_status load_encoder(vae_kl *m, kl_load *ld)
-{
-    kl_half *h = &m->enc;
-    const int n = m->n_levels, z2 = 2 * m->base.z_channels;
-    dit_status r = load_module(ld, P_ENC_CONV_IN, 0, 0, &h->conv_in, CONV, N_ELEMS(CONV), 3, m->ch[0]);
-    for (int l = 0; l < n && !r; l++) {
-        for (int j = 0; j < m->n_res && !r; j++)
-            r = load_resnet(ld, P_ENC_BLOCK, l, j, &h->level[l].block[j], j ? m->ch[l] : l ? m->ch[l - 1] : m->ch[0],
-                            m->ch[l]);
-        if (!r && l < n - 1)
-            r = load_module(ld, P_ENC_DOWN, l, 0, &h->level[l].resample, CONV, N_ELEMS(CONV), m->ch[l], m->ch[l]);
-    }
-    if (!r) r = load_mid(ld, h, 1, m->ch[n - 1]);
-    if (!r) r = load_module(ld, P_ENC_NORM_OUT, 0, 0, &h->norm_out, NORM, N_ELEMS(NORM), m->ch[n - 1], 0);
-    if (!r) r = load_module(ld, P_ENC_CONV_OUT, 0, 0, &h->conv_out, CONV, N_ELEMS(CONV), m->ch[n - 1], z2);
-    return r;
-}
-
-static dit_status load_decoder(vae_kl *m, kl_load *ld)
-{
-    kl_half *h = &m->dec;
-    const int n = m->n_levels, top = m->ch[n - 1];
-    dit_status r = load_module(ld, P_DEC_CONV_IN, 0, 0, &h->conv_in, CONV, N_ELEMS(CONV), m->base.z_channels, top);
-    if (!r) r = load_mid(ld, h, 0, top);
-    for (int l = n - 1; l >= 0 && !r; l--) {
-        for (int j = 0; j < m->n_res + 1 && !r; j++)
-            r = load_resnet(ld, P_DEC_BLOCK, l, j, &h->level[l].block[j], j ? m->ch[l] : l == n - 1 ? top : m->ch[l + 1],
-                            m->ch[l]);
-        if (!r && l > 0)
-            r = load_module(ld, P_DEC_UP, l, 0, &h->level[l].resample, CONV, N_ELEMS(CONV), m->ch[l], m->ch[l]);
-    }
-    if (!r) r = load_module(ld, P_DEC_NORM_OUT, 0, 0, &h->norm_out, NORM, N_ELEMS(NORM), m->ch[0], 0);
-    if (!r) r = load_module(ld, P_DEC_CONV_OUT, 0, 0, &h->conv_out, CONV, N_ELEMS(CONV), m->ch[0], 3);
-    return r;
+    if (c->n_levels < 1 || c->n_levels > KL_MAX_LEVELS || c->n_res < 1 || c->n_res > KL_MAX_BLOCKS || c->z < 1 ||
+        c->z > 4096 || (!c->encoder && !c->decoder))
+        return err_set(e, DIT_E_ARG, "vae: synth kl: %d levels, %d res blocks, z %d (1-%d levels, 1-%d blocks, a half)",
+                       c->n_levels, c->n_res, c->z, KL_MAX_LEVELS, KL_MAX_BLOCKS);
+    for (int l = 0; l < c->n_levels; l++)
+        if (c->ch * c->ch_mult[l] < KL_GROUPS || c->ch * c->ch_mult[l] % KL_GROUPS || c->ch * c->ch_mult[l] > 65536)
+            return err_set(e, DIT_E_ARG, "vae: synth kl: level %d has %d channels (a positive multiple of %d)", l,
+                           c->ch * c->ch_mult[l], KL_GROUPS);
+    vae_kl *m = calloc(1, sizeof *m);
+    if (!m) return err_set(e, DIT_E_OOM, "vae: out of memory");
+    m->n_levels = c->n_levels, m->n_res = c->n_res, m->base.z_channels = c->z;
+    for (int l = 0; l < c->n_levels; l++) m->ch[l] = c->ch * c->ch_mult[l];
+    kl_synth s = { .k = { NULL, "", NAMING_LDM, c->n_levels } };
+    dit_status r = vae__synth_begin(&s.syn, c->dtype, c->seed, e);
+    if (!r && c->encoder) r = walk_encoder(m, synth_visit, &s);
+    if (!r && c->decoder) r = walk_decoder(m, synth_visit, &s);
+    char desc[128];
+    snprintf(desc, sizeof desc, "random AutoencoderKL (dit vae synth): ch %d, %d levels, %d res blocks, z %d, seed %llu",
+             c->ch, c->n_levels, c->n_res, c->z, (unsigned long long)c->seed);
+    free(m);
+    const dit_status w = vae__synth_end(&s.syn, path, desc);
+    return r ? r : w;
 }
 
 /* The configuration from the tensor shapes: levels, res blocks, channels per level, z channels. */
@@ -399,8 +447,8 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
         ld.k.n_levels = m->n_levels;
     }
     if (!r) r = wt_loader_init(&ld.L, m->set, ld.k.prefix, ld.k.naming, v->ctx, v->prec, &m->store, ld.dims, e);
-    if (!r && enc) r = load_encoder(m, &ld);
-    if (!r && dec) r = load_decoder(m, &ld);
+    if (!r && enc) r = walk_encoder(m, load_visit, &ld);
+    if (!r && dec) r = walk_decoder(m, load_visit, &ld);
     if (!r) r = wt_loader_finish(&ld.L);
     wt_loader_free(&ld.L);
     if (!r && m->ch[m->n_levels - 1] > OPS_MAX_HEAD_DIM)
@@ -415,7 +463,7 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
     v->img_scale = 0.5f, v->img_offset = 0.5f; /* images in [-1, 1] */
     /* latent normalisation: asked for, else diffusers' config.json, else by where the weights are */
     const char *fam = o && o->family ? o->family : NULL;
-    const char *source = "by name";
+    const char *source = "";
     int fi = -1;
     if (fam) {
         for (int i = 0; i < (int)(sizeof FAMILIES / sizeof FAMILIES[0]); i++)
@@ -425,10 +473,10 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
             return err_set(e, DIT_E_ARG, "vae: unknown latent family '%s' (flux, sd3 or none)", fam);
         }
     } else if (ld.k.naming == NAMING_DIFFUSERS && read_diffusers_config(file, &v->shift, &v->scaling)) {
-        source = "config.json";
+        source = "from diffusers config.json";
     } else {
         fi = !strcmp(ld.k.prefix, "first_stage_model.") ? 1 : 0;
-        source = fi ? "first_stage_model. prefix" : "default";
+        source = fi ? "sd3: first_stage_model. prefix" : "flux: the default without a prefix";
     }
     if (fi >= 0) v->shift = FAMILIES[fi].shift, v->scaling = FAMILIES[fi].scaling;
     char mult[64] = "";
@@ -436,7 +484,7 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
         snprintf(mult + strlen(mult), sizeof mult - strlen(mult), "%s%d", l ? "," : "", m->ch[l] / m->ch[0]);
     snprintf(v->desc, sizeof v->desc, "AutoencoderKL ch %d x [%s], %d res blocks, z %d, %s%s; latent (z - %g) * %g (%s)",
              m->ch[0], mult, m->n_res, v->z_channels, enc ? "encoder" : "", enc && dec ? "+decoder" : dec ? "decoder" : "",
-             v->shift, v->scaling, fi >= 0 && fam ? FAMILIES[fi].name : source);
+             v->shift, v->scaling, fam ? FAMILIES[fi].name : source);
     *out = v;
     return DIT_OK;
 }

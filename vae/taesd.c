@@ -170,6 +170,49 @@ static dit_status load_net(wt_loader *L, ta_net *net, const char *kinds, int cin
     return DIT_OK;
 }
 
+/* ---- random weights (vae_synth) ---------------------------------------------------------------- */
+
+#define TA_WIDTH 64 /* channels of every layer in taesd.py */
+
+dit_status vae__taesd_synth(const vae_synth_cfg *c, const char *path, dit_err *e)
+{
+    if (c->z < 1 || c->z > 4096 || (!c->encoder && !c->decoder))
+        return err_set(e, DIT_E_ARG, "vae: synth taesd: z %d (1-4096) and at least one half", c->z);
+    vae__synth s;
+    int dims[N_SYMS] = { 0 };
+    dit_status r = vae__synth_begin(&s, c->dtype, c->seed, e);
+    for (int half = 0; half < 2 && !r; half++) {
+        if (!(half ? c->decoder : c->encoder)) continue;
+        const char *kinds = half ? DEC_LAYERS : ENC_LAYERS, *prefix = half ? "decoder." : "encoder.";
+        const int n = (int)strlen(kinds);
+        int ch = half ? c->z : 3, resampled = 0;
+        for (int i = 0; i < n; i++) {
+            const char k = kinds[i];
+            resampled += k == 'S' || k == 'U';
+            const int out = i == n - 1 ? (half ? 3 : c->z) : TA_WIDTH;
+            dims[CIN] = ch, dims[COUT] = out;
+            if (k == 'B') {
+                vae__synth_spec(&s, prefix, BLOCK, N_ELEMS(BLOCK), dims, 0, i);
+                /* TAEF2: pool branches in the blocks at the lowest resolution (encoder 11-13, decoder 3-5) */
+                if (c->pool && resampled == (half ? 0 : 3)) {
+                    dims[CPOOL] = 4 * ch;
+                    vae__synth_spec(&s, prefix, POOL, N_ELEMS(POOL), dims, 0, i);
+                }
+            } else if (k == 'C' || k == 'c' || k == 'S') {
+                vae__synth_spec(&s, prefix, CONV_W, N_ELEMS(CONV_W), dims, 0, i);
+                if (k == 'C') vae__synth_spec(&s, prefix, CONV_B, N_ELEMS(CONV_B), dims, 0, i);
+            }
+            if (k == 'B' || k == 'C' || k == 'c' || k == 'S') ch = out;
+        }
+        r = s.err;
+    }
+    char desc[128];
+    snprintf(desc, sizeof desc, "random TAESD (dit vae synth): z %d%s, seed %llu", c->z, c->pool ? ", pool blocks" : "",
+             (unsigned long long)c->seed);
+    const dit_status w = vae__synth_end(&s, path, desc);
+    return r ? r : w;
+}
+
 static void taesd_free(vae *v);
 static dit_status taesd_decode(vae *v, const float *z, int zh, int zw, float *img, const hook_list *taps, dit_err *e);
 static dit_status taesd_encode(vae *v, const float *img, int h, int w, float *z, const hook_list *taps, dit_err *e);
@@ -223,9 +266,9 @@ static dit_status open_files(vae_taesd *m, const char *spec, const char **prefix
     }
     const int have = pe ? 0 : 1; /* the half this file holds */
     m->set[have] = s, prefix[have] = have ? pd : pe;
-    if (sibling(spec, !have, other, sizeof other)) {
+    if (sibling(spec, have, other, sizeof other)) { /* have = 1 (a decoder): want the encoder */
         if ((r = st_set_open(&m->set[!have], other, e))) return r;
-        if (!(prefix[!have] = half_prefix(m->set[!have], !have)))
+        if (!(prefix[!have] = half_prefix(m->set[!have], have)))
             return err_set(e, DIT_E_FORMAT, "%s: not a TAESD %s, though named like one", other, have ? "encoder" : "decoder");
     }
     return DIT_OK;

@@ -11,15 +11,17 @@
 /* ---- registry --------------------------------------------------------------------------------- */
 
 typedef dit_status (*open_fn)(vae **out, const char *arg, const vae_opts *o, dit_err *e);
+typedef dit_status (*synth_fn)(const vae_synth_cfg *c, const char *path, dit_err *e);
 
 static const struct {
     const char *name;
     open_fn open;
     int (*detect)(const st_set *s); /* NULL: not a file kind */
+    synth_fn synth;                 /* NULL: no weights to synthesize */
 } KINDS[] = {
-    { "kl", vae__kl_open, vae__kl_detect },
-    { "taesd", vae__taesd_open, vae__taesd_detect },
-    { "pixel", vae__pixel_open, NULL },
+    { "kl", vae__kl_open, vae__kl_detect, vae__kl_synth },
+    { "taesd", vae__taesd_open, vae__taesd_detect, vae__taesd_synth },
+    { "pixel", vae__pixel_open, NULL, NULL },
 };
 #define N_KINDS ((int)(sizeof KINDS / sizeof KINDS[0]))
 
@@ -68,6 +70,13 @@ dit_status vae_open(vae **out, const char *spec, const vae_opts *o, dit_err *e)
         return err_set(e, DIT_E_FORMAT, "%s: not a VAE (no AutoencoderKL or TAESD tensor names); name the kind as kl:, taesd: or pixel",
                        spec);
     return KINDS[found].open(out, spec, o, e);
+}
+
+dit_status vae_synth(const vae_synth_cfg *c, const char *path, dit_err *e)
+{
+    for (int i = 0; i < N_KINDS; i++)
+        if (c->kind && KINDS[i].synth && !strcmp(c->kind, KINDS[i].name)) return KINDS[i].synth(c, path, e);
+    return err_set(e, DIT_E_ARG, "vae: cannot synthesize kind '%s' (kl or taesd)", c->kind ? c->kind : "");
 }
 
 void vae_free(vae *v)

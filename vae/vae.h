@@ -48,6 +48,7 @@
 #include "core/hooks.h"
 #include "core/image.h"
 #include "core/ops.h"
+#include "core/safetensors.h"
 
 typedef struct vae vae;
 
@@ -118,6 +119,22 @@ typedef struct {
     size_t bytes;
 } vae_tiling;
 dit_status vae_plan(const vae *v, int dir, int zh, int zw, vae_tiling *t, dit_err *e);
+
+/* A random-weight VAE file (benchmarks, tests), written from the same tables the loaders read:
+ * "kl" in the FLUX ae.safetensors layout, "taesd" as one file with encoder. / decoder. prefixes. */
+typedef struct {
+    const char *kind;       /* "kl" or "taesd" */
+    int ch, n_levels, ch_mult[8], n_res; /* kl: base channels (each level's a multiple of 32), levels, res blocks */
+    int z;                  /* latent channels */
+    int pool;               /* taesd: TAEF2's GroupNorm pool blocks at the lowest resolution */
+    int encoder, decoder;   /* which halves to write */
+    st_dtype dtype;         /* ST_F32, ST_F16 or ST_BF16 */
+    uint64_t seed;
+} vae_synth_cfg;
+/* kl: FLUX.1 / SD3 geometry (ch 128, ch_mult 1,2,4,4, 2 res blocks, z 16); taesd: TAEF2 (z 32, pool);
+ * both halves, F32, seed 1. */
+vae_synth_cfg vae_synth_default(const char *kind);
+dit_status vae_synth(const vae_synth_cfg *c, const char *path, dit_err *e);
 
 /* Registry names, for help texts: "kl", "taesd", "pixel". */
 const char *vae_kind_name(int i); /* NULL past the end */

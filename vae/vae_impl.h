@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "core/safetensors.h"
+#include "core/wtable.h"
 #include "vae/vae.h"
 
 /* ---- the kinds (registry in vae.c) ---------------------------------------------------------- */
@@ -28,6 +29,30 @@ dit_status vae__taesd_open(vae **out, const char *path, const vae_opts *o, dit_e
 int vae__taesd_detect(const st_set *s);
 /* arg: "" or the patch size. */
 dit_status vae__pixel_open(vae **out, const char *arg, const vae_opts *o, dit_err *e);
+/* vae_synth for each file kind. */
+dit_status vae__kl_synth(const vae_synth_cfg *c, const char *path, dit_err *e);
+dit_status vae__taesd_synth(const vae_synth_cfg *c, const char *path, dit_err *e);
+
+/* ---- random-weight files from the weight tables (synth.c) ------------------------------------ */
+
+typedef struct {
+    st_writer *w;
+    void **bufs;            /* tensor data, alive until the file is written */
+    int n_bufs, cap_bufs;
+    uint64_t rng;
+    st_dtype dtype;         /* F32, F16 or BF16 */
+    dit_status err;         /* the first failure; later calls do nothing */
+    dit_err *e;
+} vae__synth;
+
+dit_status vae__synth_begin(vae__synth *s, st_dtype dt, uint64_t seed, dit_err *e);
+/* Every tensor of the n rows of spec under prefix, in the naming's names (first alternative), shapes
+ * from dims, the printf argument i0: conv/linear weights uniform with variance 1/fan_in, 1-D
+ * "weight"s (norm scales) 1 +- 0.1, other vectors +- 0.05. A WT_SQUEEZE linear is written as the 1x1
+ * convolution the released layout (naming 0) stores. */
+void vae__synth_spec(vae__synth *s, const char *prefix, const wt_spec *spec, int n, const int *dims, int naming, int i0);
+/* Write the file (metadata "note" = desc) unless something failed, and free everything. */
+dit_status vae__synth_end(vae__synth *s, const char *path, const char *desc);
 
 /* ---- base ------------------------------------------------------------------------------------ */
 
