@@ -554,10 +554,10 @@ static size_t kl_run_bytes(const vae *v, int dir, int zh, int zw, size_t *scratc
         if (r_) return r_;                                                                                     \
     } while (0)
 
-static void norm_silu(float *y, const float *x, const kl_norm *n, int C, int64_t hw)
+static void norm_silu(vae *v, float *y, const float *x, const kl_norm *n, int C, int H, int W)
 {
-    ops_groupnorm(y, x, n->w, n->b, C, hw, KL_GROUPS, KL_EPS);
-    ops_silu(y, y, (size_t)C * hw);
+    vae__groupnorm(v, y, x, n->w, n->b, C, H, W, KL_GROUPS, KL_EPS);
+    ops_silu(y, y, (size_t)C * H * W);
 }
 
 /* x [cin, H, W] -> [cout, H, W]; the result is in *x afterwards (*x and *t exchanged). */
@@ -565,9 +565,9 @@ static dit_status resnet(vae *v, const char *name, const kl_resnet *r, float **x
                          dit_err *e)
 {
     const int64_t n = (int64_t)H * W;
-    norm_silu(*t, *x, &r->norm1, r->cin, n);
+    norm_silu(v, *t, *x, &r->norm1, r->cin, H, W);
     TRY(vae__conv_same(v, name, h, *t, r->cin, H, W, &r->conv1.w, r->conv1.b, e));
-    norm_silu(h, h, &r->norm2, r->cout, n);
+    norm_silu(v, h, h, &r->norm2, r->cout, H, W);
     TRY(vae__conv_same(v, name, *t, h, r->cout, H, W, &r->conv2.w, r->conv2.b, e));
     if (r->shortcut.w.data) {
         TRY(vae__conv_same(v, name, h, *x, r->cin, H, W, &r->shortcut.w, r->shortcut.b, e));
@@ -585,7 +585,7 @@ static dit_status attention(vae *v, const kl_attn *at, float *x, float *t, float
                             int W, dit_err *e)
 {
     const int64_t n = (int64_t)H * W;
-    ops_groupnorm(t, x, at->norm.w, at->norm.b, C, n, KL_GROUPS, KL_EPS);
+    vae__groupnorm(v, t, x, at->norm.w, at->norm.b, C, H, W, KL_GROUPS, KL_EPS);
     vae__transpose(h, t, C, n); /* [n, C]: one row per pixel */
     const wt_lin *lin[3] = { &at->q, &at->k, &at->v };
     float *qkv[3] = { b->q, b->k, b->v };
@@ -653,7 +653,7 @@ static dit_status kl_decode(vae *v, const float *z, int zh, int zw, float *img, 
             vae__tap(taps, name, x, C, H, W);
         }
     }
-    norm_silu(t, x, &d->norm_out, C, (int64_t)H * W);
+    norm_silu(v, t, x, &d->norm_out, C, H, W);
     return vae__conv_same(v, "decoder.conv_out", img, t, C, H, W, &d->conv_out.w, d->conv_out.b, e);
 }
 
@@ -688,7 +688,7 @@ static dit_status kl_encode(vae *v, const float *img, int h, int w, float *z, co
         }
     }
     TRY(mid(v, d, "enc", &b, &x, &t, C, H, W, taps, e));
-    norm_silu(t, x, &d->norm_out, C, (int64_t)H * W);
+    norm_silu(v, t, x, &d->norm_out, C, H, W);
     TRY(vae__conv_same(v, "encoder.conv_out", b.h, t, C, H, W, &d->conv_out.w, d->conv_out.b, e));
     vae__tap(taps, "moments", b.h, 2 * v->z_channels, H, W);
     memcpy(z, b.h, sizeof(float) * (size_t)v->z_channels * H * W); /* the mean: channels [0, z) */

@@ -395,7 +395,7 @@ static dit_status block(vae *v, const char *name, const ta_layer *ly, const ta_b
     const size_t n = (size_t)H * W;
     if (ly->pool_c) { /* x = x + pool.3(relu(GroupNorm(pool.0(x)))) */
         TRY(vae__conv_same(v, name, b->p, *x, ly->cin, H, W, &ly->p0, NULL, e));
-        ops_groupnorm(b->p, b->p, ly->gn_w, ly->gn_b, ly->pool_c, (int64_t)n, TA_POOL_GROUPS, TA_POOL_EPS);
+        vae__groupnorm(v, b->p, b->p, ly->gn_w, ly->gn_b, ly->pool_c, H, W, TA_POOL_GROUPS, TA_POOL_EPS);
         vae__relu(b->p, ly->pool_c * n);
         TRY(vae__conv_same(v, name, *t, b->p, ly->pool_c, H, W, &ly->p3, NULL, e));
         vae__add(*x, *t, ly->cin * n);

@@ -33,8 +33,11 @@
  * before the run and kept for the next (a steady loop allocates nothing). When one untiled run would
  * need more than max_memory, or when asked (tile > 0), the latent is cut into overlapping tiles of
  * one size, each run on its own and blended with linear ramps across the overlaps; memory is then
- * bounded by the tile. GroupNorm statistics (and KL's mid attention) see one tile only, so tiled
- * output differs slightly from untiled (tests/test_vae.c measures it; README).
+ * bounded by the tile. GroupNorm would see one tile's statistics, which shifts each tile's colours,
+ * so a tiled run first makes tile_sync calibration passes that collect every GroupNorm's statistics
+ * over the whole image (each tile contributing the region it owns), and the final pass normalises
+ * every tile with them (compute x (1 + tile_sync), memory unchanged). KL's mid attention still sees
+ * one tile; tests/test_vae.c measures what remains (README).
  *
  * Threads: one object per thread of control (it owns an ops_ctx and the run state).
  */
@@ -69,17 +72,31 @@ typedef struct {
     void (*free)(vae *v);
 } vae_ops;
 
+/* GroupNorm statistics shared by the tiles of a run (vae.c, layers.c vae__groupnorm). */
+#define VAE_SYNC_CALLS 256   /* GroupNorm calls per run that can be synchronised */
+#define VAE_SYNC_GROUPS 64   /* groups per call */
+typedef struct {
+    int record, apply;        /* this pass: accumulate statistics / normalise with the last pass's */
+    int call;                 /* GroupNorm calls so far in the current tile's run */
+    int own_y0, own_y1, own_x0, own_x1, cells_h, cells_w; /* the region this tile owns, in its latent cells */
+    double *acc;              /* [calls][groups][3]: count, mean, sum of squared deviations (Chan et al.) */
+    double *mean;             /* [calls][groups] */
+    float *rstd, *eps;        /* [calls][groups], [calls] */
+} vae_sync;
+
 struct vae {
     const vae_ops *ops;
     int z_channels, scale;        /* latent channels; image pixels per latent cell */
     float shift, scaling;         /* model latent = (raw - shift) * scaling */
     float img_scale, img_offset;  /* [0,1] image = native * img_scale + img_offset */
     int can_encode, can_decode;   /* which directions the weights allow */
-    char desc[160];               /* one line: kind, config, normalisation */
+    char desc[256];               /* one line: kind, config, normalisation */
     /* run settings, from vae_opts (prec is fixed at open: the weights are prepared for it) */
     ops_prec prec;
     int tile, overlap;            /* pixels; tile 0 = automatic, -1 = never */
+    int tile_sync;                /* GroupNorm calibration passes of a tiled run */
     size_t max_memory;            /* bytes */
+    vae_sync sync;                /* during tiled runs */
     /* owned run state */
     ops_ctx *ctx;
     arena run;                    /* activations of one (tile) run */
@@ -93,10 +110,11 @@ typedef struct {
     int tile;               /* tile side in pixels, rounded down to a multiple of scale; 0 = automatic
                                (tiles only above max_memory), -1 = never tile */
     int overlap;            /* pixels between neighbouring tiles; 0 = a quarter of the tile */
+    int tile_sync;          /* GroupNorm calibration passes of a tiled run (1); 0 = each tile its own */
     size_t max_memory;      /* budget of one run (bytes); 0 = half the physical memory */
 } vae_opts;
 
-/* bf16, automatic tiling, half the physical memory. */
+/* bf16, automatic tiling with one calibration pass, half the physical memory. */
 vae_opts vae_opts_default(void);
 
 /* Open a VAE by spec (see above). o may be NULL (defaults). On failure *out is NULL and e says why

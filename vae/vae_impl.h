@@ -72,6 +72,10 @@ dit_status vae__conv(vae *v, const char *module, float *y, const float *x, int C
 /* Same padding on every side: k / 2 (3x3 -> 1, 1x1 -> 0). */
 dit_status vae__conv_same(vae *v, const char *module, float *y, const float *x, int C, int H, int W,
                           const tensor *w, const float *b, dit_err *e);
+/* GroupNorm of x [C, H, W] under the object's tile synchronisation (vae.h): with its own statistics,
+ * recording those of the tile's own region, or with the whole image's from the last pass. */
+void vae__groupnorm(vae *v, float *y, const float *x, const float *w, const float *b, int C, int H, int W, int groups,
+                    float eps);
 void vae__add(float *y, const float *x, size_t n);      /* y += x */
 void vae__relu(float *y, size_t n);                     /* in place */
 /* x [rows, cols] -> y [cols, rows]. y must not alias x. */
