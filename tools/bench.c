@@ -103,17 +103,21 @@ static double time_attention(bench *b, ops_prec p, int n, int H, int D)
 
 int cmd_bench(int argc, char **argv)
 {
-    int reps = 5;
+    int reps = 5, vae = 0, reps_set = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: dit bench [--reps N]\n\nGFLOP/s of the f32 and bf16 linear at transformer shapes, of\n"
+            printf("usage: dit bench [--reps N] [--vae]\n\nGFLOP/s of the f32 and bf16 linear at transformer shapes, of\n"
                    "attention (4096 tokens, 24 heads x 64) and of VAE-stage 3x3 convolutions, each also as a\nfraction of the bf16 matmul peak "
                    "measured in the same run. Threads follow OMP_NUM_THREADS.\n  --reps N   runs per "
-                   "measurement, best kept [%d]\n",
+                   "measurement, best kept [%d; 2 with --vae]\n"
+                   "  --vae      instead: seconds of 1024x1024 decodes by the AutoencoderKL decoder at FLUX/SD3\n"
+                   "             geometry (f32, bf16) and by TAEF2's decoder, random weights (vae_synth)\n",
                    reps);
             return 0;
+        } else if (!strcmp(argv[i], "--vae")) {
+            vae = 1;
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
-            reps = atoi(argv[++i]);
+            reps = atoi(argv[++i]), reps_set = 1;
             if (reps < 1) {
                 fprintf(stderr, "dit bench: --reps must be a positive integer\n");
                 return 2;
@@ -123,6 +127,7 @@ int cmd_bench(int argc, char **argv)
             return 2;
         }
     }
+    if (vae) return bench_vae(reps_set ? reps : 2);
     dit_err e = { 0 };
     bench b = { ops_ctx_new(&e), reps };
     if (!b.ctx) {

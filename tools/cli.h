@@ -11,5 +11,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_vae(int argc, char **argv);
+/* tools/bench_vae.c: `dit bench --vae` (decoders at 1024x1024). */
+int bench_vae(int reps);
 
 #endif

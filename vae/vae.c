@@ -218,11 +218,16 @@ dit_status vae_plan(const vae *v, int dir, int zh, int zw, vae_tiling *t, dit_er
         tile = v->tile / v->scale;
         if (tile < 1) tile = 1;
     } else if (v->tile == 0 && whole > v->max_memory) {
-        /* the largest tile (a multiple of 8 cells) whose run fits the budget */
+        /* among the tiles (multiples of 8 cells, overlap a quarter) whose run fits the budget, the one
+         * with the least work: cells of all tiles together, evenly spread tiles overlapping more
+         * than asked when the image is not a whole number of steps */
         tile = 0;
-        for (int T = (big - 1) / 8 * 8; T >= 8 && !tile; T -= 8) {
-            const int th = T < zh ? T : zh, tw = T < zw ? T : zw;
-            if (plan_bytes(v, dir, th, tw, zh, zw) <= v->max_memory) tile = T;
+        double best = 0;
+        for (int T = (big - 1) / 8 * 8; T >= 8; T -= 8) {
+            const int th = T < zh ? T : zh, tw = T < zw ? T : zw, ov = T / 4;
+            if (plan_bytes(v, dir, th, tw, zh, zw) > v->max_memory) continue;
+            const double work = (double)axis_count(zh, th, ov) * axis_count(zw, tw, ov) * th * tw;
+            if (!tile || work < best) tile = T, best = work;
         }
         if (!tile)
             return err_set(e, DIT_E_OOM,
