@@ -5,6 +5,7 @@
  * weight files (one-line errors naming the tensor).
  *
  * Golden folders: $DIT_GOLDEN (default ../shared/golden); missing = skip, or failure under CI=true.
+ * ONLY=t_tiled_kl (a test's name) runs that test alone.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -461,6 +462,22 @@ static void t_interface(tctx *t)
     }
     dit_err e = { 0 };
     CHECK(t, vae_open(&v, "pixel:0", NULL, &e) == DIT_E_ARG && !v && strstr(e.msg, "patch size"), "pixel:0: %s", e.msg);
+    /* 8-bit: clamp to [0, 1], x 255, truncated (sd3.5 / FLUX); back: byte / 255 */
+    {
+        const float px[6] = { 1.0f, 0.999f, 0.5f, -0.2f, NAN, 254.0f / 255.0f }; /* 3 channels x 1 x 2 */
+        image im = { 0 };
+        CHECK(t, vae_to_image(&im, px, 1, 2, &e) == DIT_OK && im.w == 2 && im.h == 1 && im.c == 3, "%s", e.msg);
+        if (im.px) {
+            const unsigned char want[6] = { 255, 127, 0, 254, 0, 254 }; /* pixels (1, 0.5, NaN), (0.999, -0.2, 254/255) */
+            CHECK(t, !memcmp(im.px, want, 6), "vae_to_image bytes %d %d %d %d %d %d", im.px[0], im.px[1], im.px[2], im.px[3],
+                  im.px[4], im.px[5]);
+            float back[6];
+            vae_from_image(&im, back);
+            CHECK(t, back[0] == 1.0f && back[1] == 254.0f / 255.0f && back[2] == 127.0f / 255.0f && back[4] == 0,
+                  "vae_from_image");
+        }
+        img_free(&im);
+    }
     if (!test_golden_present(t)) return;
     char spec[1024];
     /* kinds detected from tensor names, facts as data */
@@ -746,14 +763,16 @@ int main(void)
         fprintf(stderr, "test_vae: mkdtemp: %s\n", strerror(errno));
         return 1;
     }
-    RUN(&t, t_interface);
-    RUN(&t, t_golden_kl);
-    RUN(&t, t_golden_taef2);
-    RUN(&t, t_other_layouts);
-    RUN(&t, t_bad_files);
-    RUN(&t, t_auto_tiling);
-    RUN(&t, t_tiled_kl);
-    RUN(&t, t_tiled_taef2);
+    const char *only = getenv("ONLY");
+#define RUN1(f) if (!only || !*only || !strcmp(only, #f)) RUN(&t, f)
+    RUN1(t_interface);
+    RUN1(t_golden_kl);
+    RUN1(t_golden_taef2);
+    RUN1(t_other_layouts);
+    RUN1(t_bad_files);
+    RUN1(t_auto_tiling);
+    RUN1(t_tiled_kl);
+    RUN1(t_tiled_taef2);
     rmdir(tmpdir);
     return test_end(&t);
 }
