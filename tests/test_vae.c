@@ -244,10 +244,9 @@ static void taef2_case(tctx *t, const char *dir, const cJSON *j)
 {
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "weights");
     const cJSON *we = cJSON_GetObjectItemCaseSensitive(w, "encoder"), *wd = cJSON_GetObjectItemCaseSensitive(w, "decoder");
-    CHECK(t, cJSON_IsString(we) && cJSON_IsString(wd), "%s: case.json weights.encoder/decoder", dir);
-    if (!cJSON_IsString(we) || !cJSON_IsString(wd)) return;
     char spec[5000], iop[2200];
-    snprintf(spec, sizeof spec, "taesd:%s/%s,%s/%s", dir, we->valuestring, dir, wd->valuestring);
+    snprintf(spec, sizeof spec, "taesd:%s/%s,%s/%s", dir, cJSON_IsString(we) ? we->valuestring : "../taef2_encoder.safetensors",
+             dir, cJSON_IsString(wd) ? wd->valuestring : "../taef2_decoder.safetensors");
     snprintf(iop, sizeof iop, "%s/io.safetensors", dir);
     st_file *io = NULL;
     dit_err e = { 0 };

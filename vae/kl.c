@@ -554,9 +554,12 @@ static size_t kl_run_bytes(const vae *v, int dir, int zh, int zw, size_t *scratc
         if (r_) return r_;                                                                                     \
     } while (0)
 
-static void norm_silu(vae *v, float *y, const float *x, const kl_norm *n, int C, int H, int W)
+/* silu(GroupNorm(x)); taps the GroupNorm's output under tap (NULL: none). */
+static void norm_silu(vae *v, float *y, const float *x, const kl_norm *n, int C, int H, int W, const hook_list *taps,
+                      const char *tap)
 {
     vae__groupnorm(v, y, x, n->w, n->b, C, H, W, KL_GROUPS, KL_EPS);
+    if (tap) vae__tap(taps, tap, y, C, H, W);
     ops_silu(y, y, (size_t)C * H * W);
 }
 
@@ -565,9 +568,9 @@ static dit_status resnet(vae *v, const char *name, const kl_resnet *r, float **x
                          dit_err *e)
 {
     const int64_t n = (int64_t)H * W;
-    norm_silu(v, *t, *x, &r->norm1, r->cin, H, W);
+    norm_silu(v, *t, *x, &r->norm1, r->cin, H, W, NULL, NULL);
     TRY(vae__conv_same(v, name, h, *t, r->cin, H, W, &r->conv1.w, r->conv1.b, e));
-    norm_silu(v, h, h, &r->norm2, r->cout, H, W);
+    norm_silu(v, h, h, &r->norm2, r->cout, H, W, NULL, NULL);
     TRY(vae__conv_same(v, name, *t, h, r->cout, H, W, &r->conv2.w, r->conv2.b, e));
     if (r->shortcut.w.data) {
         TRY(vae__conv_same(v, name, h, *x, r->cin, H, W, &r->shortcut.w, r->shortcut.b, e));
@@ -653,8 +656,10 @@ static dit_status kl_decode(vae *v, const float *z, int zh, int zw, float *img, 
             vae__tap(taps, name, x, C, H, W);
         }
     }
-    norm_silu(v, t, x, &d->norm_out, C, H, W);
-    return vae__conv_same(v, "decoder.conv_out", img, t, C, H, W, &d->conv_out.w, d->conv_out.b, e);
+    norm_silu(v, t, x, &d->norm_out, C, H, W, taps, "dec.norm_out");
+    TRY(vae__conv_same(v, "decoder.conv_out", img, t, C, H, W, &d->conv_out.w, d->conv_out.b, e));
+    vae__tap(taps, "dec.conv_out", img, 3, H, W);
+    return DIT_OK;
 }
 
 /* img [3, h, w] in [-1, 1] -> z [z_channels, h/scale, w/scale] raw: the posterior mean (flux
@@ -688,9 +693,10 @@ static dit_status kl_encode(vae *v, const float *img, int h, int w, float *z, co
         }
     }
     TRY(mid(v, d, "enc", &b, &x, &t, C, H, W, taps, e));
-    norm_silu(v, t, x, &d->norm_out, C, H, W);
+    norm_silu(v, t, x, &d->norm_out, C, H, W, taps, "enc.norm_out");
     TRY(vae__conv_same(v, "encoder.conv_out", b.h, t, C, H, W, &d->conv_out.w, d->conv_out.b, e));
     vae__tap(taps, "moments", b.h, 2 * v->z_channels, H, W);
+    vae__tap(taps, "enc.conv_out", b.h, 2 * v->z_channels, H, W);
     memcpy(z, b.h, sizeof(float) * (size_t)v->z_channels * H * W); /* the mean: channels [0, z) */
     return DIT_OK;
 }

@@ -432,7 +432,7 @@ static dit_status forward(vae *v, const ta_net *net, int dir, const float *in, i
         const ta_layer *ly = &net->layer[i];
         const size_t n = (size_t)ly->cin * H * W;
         char name[64];
-        const char *what = "conv";
+        const char *what = "conv2d"; /* tap names: index and the lowercased class name of taesd.py */
         switch (ly->kind) {
         case 'T': /* Clamp: tanh(x / 3) * 3 */
             what = "clamp";

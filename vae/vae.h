@@ -62,7 +62,9 @@ typedef struct {
     /* One untiled run in the kind's own spaces. decode: z raw [z_channels, zh, zw] -> img native
      * [3, zh*scale, zw*scale]; encode: img native [3, h, w] -> z raw [z_channels, h/scale, w/scale].
      * taps (may be NULL) see named intermediates (hook.tap: rows = channels, cols = h*w, site.grid_h/w
-     * = h, w), e.g. "dec.conv_in", "enc.mid.attn_1", "moments", "dec.3_block". The run state must
+     * = h, w): module outputs named as the reference's modules ("enc.conv_in", "enc.down.0.downsample",
+     * "dec.mid.attn_1", "dec.up.1.block.2", "dec.norm_out", "moments"; TAESD "dec.3_block",
+     * "enc.2_conv2d": Sequential index and lowercased class). The run state must
      * have been reserved (vae__reserve with run_bytes). */
     dit_status (*decode)(vae *v, const float *z, int zh, int zw, float *img, const hook_list *taps, dit_err *e);
     dit_status (*encode)(vae *v, const float *img, int h, int w, float *z, const hook_list *taps, dit_err *e);
