@@ -68,12 +68,18 @@ typedef struct {
     kl_norm norm_out;
 } kl_half;
 
+/* The configuration, derived from the tensor shapes. */
+typedef struct {
+    int n_levels, n_res;     /* levels (ch_mult entries); res blocks per encoder level (decoder: + 1) */
+    int ch[KL_MAX_LEVELS];   /* channels of each level (ch * ch_mult[l]) */
+    int z;                   /* latent channels */
+} kl_cfg;
+
 typedef struct {
     vae base; /* must be first */
     st_set *set;
     wt_store store;
-    int n_levels, n_res;     /* levels (ch_mult entries); res blocks per encoder level (decoder: + 1) */
-    int ch[KL_MAX_LEVELS];   /* channels of each level (ch * ch_mult[l]) */
+    int n_levels, n_res, ch[KL_MAX_LEVELS]; /* as kl_cfg */
     kl_half enc, dec;
 } vae_kl;
 
@@ -327,7 +333,7 @@ dit_status vae__kl_synth(const vae_synth_cfg *c, const char *path, dit_err *e)
 }
 
 /* The configuration from the tensor shapes: levels, res blocks, channels per level, z channels. */
-static dit_status derive_config(vae_kl *m, kl_names *k, int enc, int dec, dit_err *e)
+static dit_status derive_config(kl_cfg *m, kl_names *k, int enc, dit_err *e)
 {
     const char *path = st_set_path(k->set);
     char name[512];
@@ -360,15 +366,14 @@ static dit_status derive_config(vae_kl *m, kl_names *k, int enc, int dec, dit_er
             return err_set(e, DIT_E_SHAPE, "%s: tensor '%s' has %d output channels, not a multiple of the %d GroupNorm groups",
                            path, name, m->ch[l], KL_GROUPS);
     }
-    const st_tensor *zt = dec ? find(k, P_DEC_CONV_IN, 0, 0, ".weight") : find(k, P_ENC_CONV_OUT, 0, 0, ".weight");
+    const st_tensor *zt = enc ? find(k, P_ENC_CONV_OUT, 0, 0, ".weight") : find(k, P_DEC_CONV_IN, 0, 0, ".weight");
     if (!zt || zt->nd != 4)
         return err_set(e, DIT_E_SHAPE, "%s: tensor '%s' is missing or not a convolution weight", path,
-                       dec ? module_name(name, sizeof name, k, P_DEC_CONV_IN, 0, 0, ".weight")
-                           : module_name(name, sizeof name, k, P_ENC_CONV_OUT, 0, 0, ".weight"));
-    const int64_t z = dec ? zt->shape[1] : zt->shape[0] / 2;
+                       module_name(name, sizeof name, k, enc ? P_ENC_CONV_OUT : P_DEC_CONV_IN, 0, 0, ".weight"));
+    const int64_t z = enc ? zt->shape[0] / 2 : zt->shape[1];
     if (z < 1 || z > 4096)
         return err_set(e, DIT_E_SHAPE, "%s: tensor '%s' gives %lld latent channels", path, zt->name, (long long)z);
-    m->base.z_channels = (int)z;
+    m->z = (int)z;
     return DIT_OK;
 }
 
@@ -432,18 +437,19 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
                                      "blocks, as in FLUX ae.safetensors, first_stage_model., diffusers)", file);
     const int enc = !r && find(&ld.k, P_ENC_CONV_IN, 0, 0, ".weight") != NULL;
     const int dec = !r && find(&ld.k, P_DEC_CONV_IN, 0, 0, ".weight") != NULL;
-    if (!r && enc) r = derive_config(m, &ld.k, 1, 0, e);
-    if (!r && dec) {
-        /* both halves: the decoder must agree with the encoder's configuration */
-        vae_kl d = { 0 };
-        kl_names kd = ld.k;
-        r = derive_config(&d, &kd, 0, 1, e);
-        if (!r && enc && (d.n_levels != m->n_levels || d.n_res != m->n_res || memcmp(d.ch, m->ch, sizeof d.ch) ||
-                          d.base.z_channels != v->z_channels))
-            r = err_set(e, DIT_E_SHAPE, "%s: the decoder's configuration (%d levels, %d res blocks, z %d) does not match the "
-                                        "encoder's (%d levels, %d res blocks, z %d)",
-                        file, d.n_levels, d.n_res, d.base.z_channels, m->n_levels, m->n_res, v->z_channels);
-        if (!r && !enc) m->n_levels = d.n_levels, m->n_res = d.n_res, memcpy(m->ch, d.ch, sizeof d.ch), v->z_channels = d.base.z_channels;
+    /* the configuration from either half; with both, they must agree */
+    kl_cfg ce = { 0 }, cd = { 0 };
+    kl_names kd = ld.k;
+    if (!r && enc) r = derive_config(&ce, &ld.k, 1, e);
+    if (!r && dec) r = derive_config(&cd, &kd, 0, e);
+    if (!r && enc && dec && memcmp(&ce, &cd, sizeof ce))
+        r = err_set(e, DIT_E_SHAPE, "%s: the decoder's configuration (%d levels, %d res blocks, z %d) does not match the "
+                                    "encoder's (%d levels, %d res blocks, z %d)",
+                    file, cd.n_levels, cd.n_res, cd.z, ce.n_levels, ce.n_res, ce.z);
+    if (!r) {
+        const kl_cfg *c = enc ? &ce : &cd;
+        m->n_levels = c->n_levels, m->n_res = c->n_res, v->z_channels = c->z;
+        memcpy(m->ch, c->ch, sizeof m->ch);
         ld.k.n_levels = m->n_levels;
     }
     if (!r) r = wt_loader_init(&ld.L, m->set, ld.k.prefix, ld.k.naming, v->ctx, v->prec, &m->store, ld.dims, e);
