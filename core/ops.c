@@ -210,6 +210,20 @@ void ops_ref_groupnorm(float *y, const float *x, const float *w, const float *b,
     }
 }
 
+/* x, y: [C, hw]; y = (x - mean[g]) * rstd[g] * w[c] + b[c], in double. */
+void ops_ref_groupnorm_apply(float *y, const float *x, const float *w, const float *b, int C, int64_t hw, int groups,
+                             const double *mean, const float *rstd)
+{
+    const int cpg = C / groups;
+    for (int c = 0; c < C; c++) {
+        const int g = c / cpg;
+        for (int64_t i = 0; i < hw; i++) {
+            const double v = ((double)x[(int64_t)c * hw + i] - mean[g]) * rstd[g];
+            y[(int64_t)c * hw + i] = (float)(v * (w ? w[c] : 1.0) + (b ? b[c] : 0.0));
+        }
+    }
+}
+
 /* x: [C, H, W]; y: [C, H*f, W*f], y[c][oh][ow] = x[c][oh/f][ow/f]. */
 void ops_ref_upsample_nearest(float *y, const float *x, int C, int H, int W, int factor)
 {
@@ -483,6 +497,20 @@ void ops_groupnorm(float *y, const float *x, const float *w, const float *b, int
             norm_apply(yg + (size_t)k * (size_t)hw, xg + (size_t)k * (size_t)hw, (size_t)hw, mh, ml, 1.0f, NULL, NULL,
                        w ? rs * w[c] : rs, b ? b[c] : 0.0f);
         }
+    }
+}
+
+void ops_groupnorm_apply(float *y, const float *x, const float *w, const float *b, int C, int64_t hw, int groups,
+                         const double *mean, const float *rstd)
+{
+    if (groups <= 0 || C <= 0 || hw <= 0) return;
+    const int cpg = C / groups;
+    OMP_FOR
+    for (int c = 0; c < C; c++) { /* the per-channel step of ops_groupnorm, with the given statistics */
+        const int g = c / cpg;
+        const float mh = (float)mean[g], ml = (float)(mean[g] - mh), rs = rstd[g];
+        norm_apply(y + (size_t)c * (size_t)hw, x + (size_t)c * (size_t)hw, (size_t)hw, mh, ml, 1.0f, NULL, NULL,
+                   w ? rs * w[c] : rs, b ? b[c] : 0.0f);
     }
 }
 

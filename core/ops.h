@@ -80,6 +80,15 @@ void ops_groupnorm(float *y, const float *x, const float *w, const float *b, int
 void ops_ref_groupnorm(float *y, const float *x, const float *w, const float *b, int C, int64_t hw,
                        int groups, float eps);
 
+/* GroupNorm with the statistics given instead of computed: y = (x - mean[g]) * rstd[g] * w[c] + b[c]
+ * for channel c of group g (a tiled VAE run normalises every tile with the whole image's
+ * statistics). mean: [groups] in double (a large mean cancels as in ops_groupnorm); rstd: [groups],
+ * 1 / sqrt(var + eps). With a group's own statistics it computes what ops_groupnorm does. */
+void ops_groupnorm_apply(float *y, const float *x, const float *w, const float *b, int C, int64_t hw, int groups,
+                         const double *mean, const float *rstd);
+void ops_ref_groupnorm_apply(float *y, const float *x, const float *w, const float *b, int C, int64_t hw, int groups,
+                             const double *mean, const float *rstd);
+
 /* Nearest upsample by an integer factor. x: [C, H, W], y: [C, H*f, W*f]. Not in place. */
 void ops_upsample_nearest(float *y, const float *x, int C, int H, int W, int factor);
 void ops_ref_upsample_nearest(float *y, const float *x, int C, int H, int W, int factor);

@@ -480,6 +480,43 @@ static void t_groupnorm(tctx *t)
 
 /* ---------------------------------------------------------------- softmax */
 
+/* Statistics given: against the twin, and with each group's own statistics against ops_groupnorm. */
+static void t_groupnorm_apply(tctx *t)
+{
+    enum { C = 64, HW = 99, G = 32 };
+    float *x = fbuf(C * HW), *y = fbuf(C * HW), *z = fbuf(C * HW), w[C], b[C], rstd[G];
+    double mean[G];
+    trng r = { test_seed(10) };
+    for (int c = 0; c < C; c++) { /* offsets far larger than the spread, per group */
+        const float off = (float)(c / 2) * 50.0f - 700.0f;
+        trng_fill(&r, x + c * HW, HW, off - 1, off + 1);
+    }
+    trng_fill(&r, w, C, 0.5f, 1.5f);
+    trng_fill(&r, b, C, -1, 1);
+    for (int g = 0; g < G; g++) { /* each group's own statistics, two passes in double */
+        double s = 0, ss = 0;
+        for (int i = 0; i < 2 * HW; i++) s += x[g * 2 * HW + i];
+        mean[g] = s / (2 * HW);
+        for (int i = 0; i < 2 * HW; i++) ss += (x[g * 2 * HW + i] - mean[g]) * (x[g * 2 * HW + i] - mean[g]);
+        rstd[g] = (float)(1.0 / sqrt(ss / (2 * HW) + 1e-6));
+    }
+    ops_groupnorm_apply(y, x, w, b, C, HW, G, mean, rstd);
+    ops_ref_groupnorm_apply(z, x, w, b, C, HW, G, mean, rstd);
+    cmp_tol(t, "groupnorm_apply vs twin", y, z, C * HW, 1e-6, 1e-6);
+    ops_groupnorm(z, x, w, b, C, HW, G, 1e-6f);
+    cmp_tol(t, "groupnorm_apply(own statistics) vs groupnorm", y, z, C * HW, 1e-6, 1e-6);
+    /* other statistics: (x - 1) * 2 with w = 1, b = 0 (known) */
+    for (int g = 0; g < G; g++) mean[g] = 1, rstd[g] = 2;
+    ops_groupnorm_apply(y, x, NULL, NULL, C, HW, G, mean, rstd);
+    int ok = 1;
+    for (int i = 0; i < C * HW; i++) ok &= y[i] == (x[i] - 1.0f) * 2.0f;
+    CHECK(t, ok, "groupnorm_apply with mean 1, rstd 2 is not (x - 1) * 2");
+    memcpy(z, x, sizeof(float) * C * HW);
+    ops_groupnorm_apply(z, z, NULL, NULL, C, HW, G, mean, rstd);
+    cmp_bits(t, "groupnorm_apply in place", y, z, C * HW);
+    free(x), free(y), free(z);
+}
+
 static void t_softmax(tctx *t)
 {
     static const int64_t rows_[] = { 1, 3, 17, 64 };
@@ -762,6 +799,7 @@ int main(void)
     RUN(&t, t_layernorm_bf16);
     RUN(&t, t_rmsnorm);
     RUN(&t, t_groupnorm);
+    RUN(&t, t_groupnorm_apply);
     RUN(&t, t_softmax);
     RUN(&t, t_rope);
     RUN(&t, t_rope_table);

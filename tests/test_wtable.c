@@ -1,5 +1,5 @@
 /* tests/test_wtable.c — table-driven weight loading: names (alternatives, {a,b} concatenation,
- * :swap), shape and dtype checks with messages naming the tensor and both shapes, unused tensors,
+ * :swap), 1x1 convolutions read as linears (WT_FLAT), shape and dtype checks with messages naming the tensor and both shapes, unused tensors,
  * and the prepared linears against ops_ref_linear on the raw tensors. */
 #include <stddef.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 enum { HID = 1, OUT3, N_SYMS };
 
 typedef struct {
-    wt_lin qkv, proj;
+    wt_lin qkv, proj, sq;
     float *scale, *mod;
     tensor table;
 } blk;
@@ -23,6 +23,8 @@ static const wt_spec SPEC[] = {
     { { "b.%d.scale|b.%d.alt_scale", NULL }, offsetof(blk, scale), WT_VEC, 0, 1, { WD(1, HID) } },
     { { "b.%d.mod", "b.%d.mod_swapped:swap" }, offsetof(blk, mod), WT_VEC, 0, 1, { WLIT(4) } },
     { { "b.%d.table", NULL }, offsetof(blk, table), WT_TENSOR, 0, 2, { WLIT(5), WD(1, HID) } },
+    /* naming 0 stores it as a 1x1 conv [H, H, 1, 1], naming 1 as a linear [H, H] */
+    { { "b.%d.sq", NULL }, offsetof(blk, sq), WT_LINEAR, WT_NOBIAS | WT_FLAT, 2, { WD(1, HID), WD(1, HID) } },
 };
 
 #define H 4
@@ -42,14 +44,14 @@ static void fill(void)
 }
 
 /* Write a file for naming 0 (fused) or 1 (parts, swapped mod, alternative scale name). extra adds
- * a tensor no table uses; bad_shape writes proj as [H, H+1]. */
+ * a tensor no table uses; bad_shape 1 writes proj as [H, H+1], 2 writes sq as [H, H, 2]. */
 static void write_file(const char *path, int naming, int extra, int bad_shape, int f16)
 {
     st_writer *w = st_writer_new();
     dit_err e = { 0 };
     const int64_t s3hh[2] = { 3 * H, H }, shh[2] = { H, H }, shh1[2] = { H, H + 1 }, sh[1] = { H }, s3h[1] = { 3 * H },
                   sq[2] = { H, H }, s4[1] = { 4 }, s5h[2] = { 5, H };
-    static float bad[H * (H + 1)];
+    static float bad[H * H * 2];
     if (naming == 0) {
         st_writer_add(w, "b.0.qkv.weight", f16 ? ST_F16 : ST_F32, 2, s3hh, f16 ? (void *)qkv_w16 : (void *)qkv_w, &e);
         st_writer_add(w, "b.0.qkv.bias", ST_F32, 1, s3h, qkv_b, &e);
@@ -69,7 +71,10 @@ static void write_file(const char *path, int naming, int extra, int bad_shape, i
         st_writer_add(w, "b.0.alt_scale", ST_F32, 1, sh, scale, &e);
         st_writer_add(w, "b.0.mod_swapped", ST_F32, 1, s4, swapped, &e);
     }
-    if (bad_shape) st_writer_add(w, "b.0.proj.weight", ST_F32, 2, shh1, bad, &e);
+    const int64_t sq4[4] = { H, H, 1, 1 }, sq3[3] = { H, H, 2 };
+    if (bad_shape == 2) st_writer_add(w, "b.0.sq.weight", ST_F32, 3, sq3, bad, &e); /* not a 1x1 */
+    else st_writer_add(w, "b.0.sq.weight", ST_F32, naming ? 2 : 4, naming ? shh : sq4, proj_w, &e);
+    if (bad_shape == 1) st_writer_add(w, "b.0.proj.weight", ST_F32, 2, shh1, bad, &e);
     else st_writer_add(w, "b.0.proj.weight", ST_F32, 2, shh, proj_w, &e);
     st_writer_add(w, "b.0.table", ST_F32, 2, s5h, table, &e);
     if (extra == 1) st_writer_add(w, "b.0.stray", ST_F32, 1, sh, scale, &e);
@@ -137,6 +142,8 @@ static void t_names_and_values(tctx *t)
             CHECK(t, l.b.table.type == DT_F32 && l.b.table.shape[0] == 5 && !memcmp(l.b.table.data, table, sizeof table),
                   "table view");
             CHECK(t, l.b.proj.b == NULL && l.b.qkv.b && !memcmp(l.b.qkv.b, qkv_b, sizeof qkv_b), "biases");
+            CHECK(t, l.b.sq.in == H && l.b.sq.out == H && (p == OPS_BF16 || !memcmp(l.b.sq.w, proj_w, sizeof proj_w)),
+                  "1x1 conv read as a linear (naming %d)", naming);
             /* the prepared linear against the reference on the raw weights */
             float x[3 * H], y[3 * 3 * H], ref[3 * 3 * H];
             trng r = { 99 };
@@ -181,6 +188,12 @@ static void t_errors(tctx *t)
     CHECK(t, l.load == DIT_E_SHAPE && strstr(l.e.msg, "'b.0.proj.weight'") && strstr(l.e.msg, "[4, 5]") &&
                  strstr(l.e.msg, "expected [4, 4]"),
           "shape message: %s", l.e.msg);
+    unload(&l);
+    /* WT_FLAT reads [4, 4, 2] as [4, 8]: not the [4, 4] linear wanted */
+    write_file(path, 0, 0, 2, 0);
+    load(&l, path, 0, OPS_F32);
+    CHECK(t, l.load == DIT_E_SHAPE && strstr(l.e.msg, "'b.0.sq.weight'") && strstr(l.e.msg, "[4, 4, 2]"),
+          "squeeze message: %s", l.e.msg);
     unload(&l);
     /* unused tensor */
     write_file(path, 0, 1, 0, 0);

@@ -192,12 +192,12 @@ static int bench_model(bench *b, const char *path, const int *sizes, int n_sizes
 
 int cmd_bench(int argc, char **argv)
 {
-    int reps = 5, model_reps = 2, n_ctx = 154, sizes[8] = { 512, 1024 }, n_sizes = 2;
+    int reps = 5, model_reps = 2, vae = 0, n_ctx = 154, sizes[8] = { 512, 1024 }, n_sizes = 2;
     const char *model = NULL, *text = NULL;
     int n_tok = 256;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: dit bench [--reps N]\n       dit bench --model FILE [--sizes 512,1024] [--ctx N] [--reps N]\n"
+            printf("usage: dit bench [--reps N]\n       dit bench --vae [--reps N]\n       dit bench --model FILE [--sizes 512,1024] [--ctx N] [--reps N]\n"
                    "       dit bench --text T5_FILE [--tokens N] [--reps N]\n\n"
                    "Without --model: GFLOP/s of the f32 and bf16 linear at transformer shapes, of attention\n"
                    "(4096 tokens, 24 heads x 64) and of VAE-stage 3x3 convolutions, each also as a fraction of\n"
@@ -210,9 +210,13 @@ int cmd_bench(int argc, char **argv)
                    "  --model FILE  a model file or folder (anything dit_load reads)\n"
                    "  --sizes LIST  image sizes in pixels, comma-separated [512,1024]\n"
                    "  --ctx N       text tokens [154 = SD3's 77 CLIP + 77 T5]\n"
-                   "  --text FILE   one T5 encode (bf16) of --tokens N tokens [256]; dit synth t5xxl -o F writes one\n",
+                   "  --text FILE   one T5 encode (bf16) of --tokens N tokens [256]; dit synth t5xxl -o F writes one\n"
+                   "  --vae         seconds of 1024x1024 decodes by the AutoencoderKL decoder at FLUX/SD3 geometry\n"
+                   "                (f32, bf16) and by TAEF2's decoder, random weights (vae_synth)\n",
                    reps, model_reps);
             return 0;
+        } else if (!strcmp(argv[i], "--vae")) {
+            vae = 1;
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
             reps = model_reps = atoi(argv[++i]);
             if (reps < 1) {
@@ -256,6 +260,7 @@ int cmd_bench(int argc, char **argv)
             return 2;
         }
     }
+    if (vae) return bench_vae(model_reps);
     dit_err e = { 0 };
     bench b = { ops_ctx_new(&e), reps };
     if (!b.ctx) {

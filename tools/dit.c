@@ -16,6 +16,7 @@ static const subcommand COMMANDS[] = {
     { "check", cmd_check, "CASE_DIR: run a golden case folder and compare with the reference (PASS/FAIL)" },
     { "synth", cmd_synth, "PRESET -o FILE: a random-weight model at a released geometry (for benchmarks)" },
     { "tokenize", cmd_tokenize, "--tokenizer PATH TEXT: the CLIP or T5 token ids of a prompt (raw, SD3, FLUX)" },
+    { "vae", cmd_vae, "encode IMAGE | decode LATENT | info SPEC | synth: images <-> latents through a VAE" },
     { "bench", cmd_bench, "kernel throughput vs the bf16 peak; --model FILE: one forward, seconds and utilisation" },
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
