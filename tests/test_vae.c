@@ -19,8 +19,7 @@
 #include "tests/test.h"
 #include "vae/vae.h"
 
-/* bf16 path against the golden data (tools/check_vae.c path_bound: CHECK_FAST_BOUND or the case's
- * looser bf16_impl) */
+/* fast path against the golden data: the project's bound, as tools/check_vae.c path_bound */
 #define FAST_BOUND 2e-2
 
 /* Tiled vs untiled on 512x512 (3x3 tiles of 256 px, one GroupNorm calibration pass), measured:
@@ -169,7 +168,7 @@ static void kl_case(tctx *t, const char *dir, const cJSON *j)
                                             { "flux", "out.latent_flux", "out.decoded_flux" },
                                             { "sd3", "out.latent_sd3", "out.decoded_sd3" } };
     for (int p = OPS_F32; p <= OPS_BF16 && pixels && latent; p++) {
-        const double bound = p == OPS_BF16 ? fmax(FAST_BOUND, case_tol(j, "bf16_impl", 0)) : case_tol(j, "f32_impl", 1e-4);
+        const double bound = p == OPS_BF16 ? FAST_BOUND : case_tol(j, "f32_impl", 1e-4);
         for (int k = 0; k < 3; k++) {
             vae *v = open_vae(t, spec, (ops_prec)p, fam[k][0]);
             if (!v) continue;
@@ -263,7 +262,7 @@ static void taef2_case(tctx *t, const char *dir, const cJSON *j)
         if (!v) continue;
         char what[256];
         snprintf(what, sizeof what, "%s %s", strrchr(dir, '/') + 1, ops_prec_name((ops_prec)p));
-        tap_state ts = { t, io, what, p == OPS_BF16 ? fmax(FAST_BOUND, case_tol(j, "bf16_impl", 0)) : case_tol(j, "f32_impl", 1e-4), 0 };
+        tap_state ts = { t, io, what, p == OPS_BF16 ? FAST_BOUND : case_tol(j, "f32_impl", 1e-4), 0 };
         const hook h = { .user = &ts, .tap = golden_tap };
         const hook_list taps = { &h, 1 };
         float *z = fbuf(n_z), *dec = fbuf(n_img);

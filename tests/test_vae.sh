@@ -63,6 +63,15 @@ expect "synth a TAESD" 0 "" "$DIT" vae synth -o "$tmp/s.safetensors" --kind taes
 "$DIT" vae info "$tmp/s.safetensors" >"$tmp/info" 2>&1
 if grep -q "4 latent channels" "$tmp/info"; then ok "synthesized TAESD detected by its tensor names"; else cat "$tmp/info"; bad "synth info"; fi
 
+# the encoder's conv_in gives the base ch, level 0 widens it (ch_mult[0] = 2 here, with a shortcut)
+"$DIT" vae synth -o "$tmp/m2.safetensors" --ch 32 --ch-mult 2,4 --z 16 >/dev/null 2>&1
+"$DIT" inspect "$tmp/m2.safetensors" >"$tmp/insp" 2>&1
+"$DIT" vae info "kl:$tmp/m2.safetensors" >"$tmp/info" 2>&1
+if grep -q "^encoder.conv_in.weight .*\[32, 3, 3, 3\]" "$tmp/insp" && grep -q "^encoder.down.0.block.0.nin_shortcut.weight .*\[64, 32, 1, 1\]" "$tmp/insp" &&
+   grep -q "ch 32 x \[2,4\]" "$tmp/info"; then ok "ch_mult[0] = 2: conv_in gives ch, level 0 widens it"
+else cat "$tmp/info"; bad "ch_mult[0] = 2"; fi
+expect "ch_mult[0] = 2: encode runs" 0 "" "$DIT" vae encode "$tmp/a.png" -o "$tmp/m2z.safetensors" --vae "kl:$tmp/m2.safetensors"
+
 # ---- errors
 expect "no subcommand" 2 "" "$DIT" vae
 expect "unknown subcommand" 2 "unknown subcommand 'frobnicate'" "$DIT" vae frobnicate

@@ -80,6 +80,7 @@ typedef struct {
     st_set *set;
     wt_store store;
     int n_levels, n_res, ch[KL_MAX_LEVELS]; /* as kl_cfg */
+    int ch_in; /* encoder.conv_in's output: the base ch; level 0 then goes to ch * ch_mult[0] */
     kl_half enc, dec;
 } vae_kl;
 
@@ -245,10 +246,10 @@ static dit_status walk_encoder(vae_kl *m, kl_visit f, void *ctx)
 {
     kl_half *h = &m->enc;
     const int n = m->n_levels, z2 = 2 * m->base.z_channels;
-    dit_status r = f(ctx, P_ENC_CONV_IN, 0, 0, &h->conv_in, CONV, N_ELEMS(CONV), 3, m->ch[0]);
+    dit_status r = f(ctx, P_ENC_CONV_IN, 0, 0, &h->conv_in, CONV, N_ELEMS(CONV), 3, m->ch_in);
     for (int l = 0; l < n && !r; l++) {
         for (int j = 0; j < m->n_res && !r; j++)
-            r = walk_resnet(f, ctx, P_ENC_BLOCK, l, j, &h->level[l].block[j], j ? m->ch[l] : l ? m->ch[l - 1] : m->ch[0],
+            r = walk_resnet(f, ctx, P_ENC_BLOCK, l, j, &h->level[l].block[j], j ? m->ch[l] : l ? m->ch[l - 1] : m->ch_in,
                             m->ch[l]);
         if (!r && l < n - 1)
             r = f(ctx, P_ENC_DOWN, l, 0, &h->level[l].resample, CONV, N_ELEMS(CONV), m->ch[l], m->ch[l]);
@@ -320,6 +321,7 @@ dit_status vae__kl_synth(const vae_synth_cfg *c, const char *path, dit_err *e)
     if (!m) return err_set(e, DIT_E_OOM, "vae: out of memory");
     m->n_levels = c->n_levels, m->n_res = c->n_res, m->base.z_channels = c->z;
     for (int l = 0; l < c->n_levels; l++) m->ch[l] = c->ch * c->ch_mult[l];
+    m->ch_in = c->ch;
     kl_synth s = { .k = { NULL, "", NAMING_LDM, c->n_levels } };
     dit_status r = vae__synth_begin(&s.syn, c->dtype, c->seed, e);
     if (!r && c->encoder) r = walk_encoder(m, synth_visit, &s);
@@ -451,6 +453,13 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
         m->n_levels = c->n_levels, m->n_res = c->n_res, v->z_channels = c->z;
         memcpy(m->ch, c->ch, sizeof m->ch);
         ld.k.n_levels = m->n_levels;
+        /* the encoder's conv_in gives the base ch, which level 0 widens to ch * ch_mult[0] */
+        m->ch_in = m->ch[0];
+        const st_tensor *ci = enc ? find(&ld.k, P_ENC_CONV_IN, 0, 0, ".weight") : NULL;
+        if (ci && (ci->nd != 4 || ci->shape[0] < KL_GROUPS || ci->shape[0] > 65536 || ci->shape[0] % KL_GROUPS))
+            r = err_set(e, DIT_E_SHAPE, "%s: tensor '%s' is not a convolution to a multiple of %d channels", file, ci->name,
+                        KL_GROUPS);
+        else if (ci) m->ch_in = (int)ci->shape[0];
     }
     if (!r) r = wt_loader_init(&ld.L, m->set, ld.k.prefix, ld.k.naming, v->ctx, v->prec, &m->store, ld.dims, e);
     if (!r && enc) r = walk_encoder(m, load_visit, &ld);
@@ -487,9 +496,9 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
     if (fi >= 0) v->shift = FAMILIES[fi].shift, v->scaling = FAMILIES[fi].scaling;
     char mult[64] = "";
     for (int l = 0; l < m->n_levels; l++)
-        snprintf(mult + strlen(mult), sizeof mult - strlen(mult), "%s%d", l ? "," : "", m->ch[l] / m->ch[0]);
+        snprintf(mult + strlen(mult), sizeof mult - strlen(mult), "%s%g", l ? "," : "", (double)m->ch[l] / m->ch_in);
     snprintf(v->desc, sizeof v->desc, "AutoencoderKL ch %d x [%s], %d res blocks, z %d, %s%s; latent (z - %g) * %g (%s)",
-             m->ch[0], mult, m->n_res, v->z_channels, enc ? "encoder" : "", enc && dec ? "+decoder" : dec ? "decoder" : "",
+             m->ch_in, mult, m->n_res, v->z_channels, enc ? "encoder" : "", enc && dec ? "+decoder" : dec ? "decoder" : "",
              v->shift, v->scaling, fam ? FAMILIES[fi].name : source);
     *out = v;
     return DIT_OK;
@@ -518,7 +527,7 @@ static size_t largest(const vae_kl *m, int dir, int zh, int zw)
     const int n = m->n_levels;
     size_t big = (size_t)2 * m->base.z_channels * zh * zw;
     for (int l = 0; l < n; l++) {
-        const int cin = dir == VAE_ENCODE ? (l ? m->ch[l - 1] : m->ch[0]) : (l == n - 1 ? m->ch[n - 1] : m->ch[l + 1]);
+        const int cin = dir == VAE_ENCODE ? (l ? m->ch[l - 1] : m->ch_in) : (l == n - 1 ? m->ch[n - 1] : m->ch[l + 1]);
         const int c = cin > m->ch[l] ? cin : m->ch[l];
         const size_t cells = ((size_t)zh << (n - 1 - l)) * ((size_t)zw << (n - 1 - l));
         if ((size_t)c * cells > big) big = (size_t)c * cells;
@@ -678,7 +687,7 @@ static dit_status kl_encode(vae *v, const float *img, int h, int w, float *z, co
     kl_bufs b;
     TRY(run_state(v, VAE_ENCODE, h / v->scale, w / v->scale, &b, e));
     float *x = b.x, *t = b.t;
-    int C = m->ch[0], H = h, W = w;
+    int C = m->ch_in, H = h, W = w;
     char name[64];
     TRY(vae__conv_same(v, "encoder.conv_in", x, img, 3, H, W, &d->conv_in.w, d->conv_in.b, e));
     vae__tap(taps, "enc.conv_in", x, C, H, W);

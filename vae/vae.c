@@ -386,14 +386,17 @@ static dit_status run(vae *v, int dir, const float *src, int zh, int zw, float *
 dit_status vae_decode(vae *v, const float *z, int zh, int zw, float *img, const hook_list *taps, dit_err *e)
 {
     if (!v->can_decode) return err_set(e, DIT_E_UNSUPPORTED, "vae: %s has no decoder weights", v->desc);
-    if (!z || !img || zh < 1 || zw < 1) return err_set(e, DIT_E_ARG, "vae_decode: bad arguments (latent %dx%d)", zh, zw);
+    if (!z || !img || zh < 1 || zw < 1 || (int64_t)zh * v->scale > VAE_MAX_SIDE || (int64_t)zw * v->scale > VAE_MAX_SIDE)
+        return err_set(e, DIT_E_ARG, "vae_decode: bad arguments (latent %dx%d; images up to %d pixels a side)", zh, zw,
+                       VAE_MAX_SIDE);
     return run(v, VAE_DECODE, z, zh, zw, img, taps, e);
 }
 
 dit_status vae_encode(vae *v, const float *img, int h, int w, float *z, const hook_list *taps, dit_err *e)
 {
     if (!v->can_encode) return err_set(e, DIT_E_UNSUPPORTED, "vae: %s has no encoder weights", v->desc);
-    if (!img || !z || h < 1 || w < 1) return err_set(e, DIT_E_ARG, "vae_encode: bad arguments (image %dx%d)", w, h);
+    if (!img || !z || h < 1 || w < 1 || h > VAE_MAX_SIDE || w > VAE_MAX_SIDE)
+        return err_set(e, DIT_E_ARG, "vae_encode: bad arguments (image %dx%d; up to %d pixels a side)", w, h, VAE_MAX_SIDE);
     if (h % v->scale || w % v->scale)
         return err_set(e, DIT_E_ARG, "vae: image %dx%d is not a multiple of %d pixels (the VAE's scale); crop or resize it",
                        w, h, v->scale);

@@ -76,6 +76,7 @@ typedef struct {
 
 /* GroupNorm statistics shared by the tiles of a run (vae.c, layers.c vae__groupnorm). */
 #define VAE_SYNC_CALLS 256   /* GroupNorm calls per run that can be synchronised */
+#define VAE_MAX_SIDE 32768   /* pixels a side an image may have (bounds every size product) */
 #define VAE_SYNC_GROUPS 64   /* groups per call */
 typedef struct {
     int record, apply;        /* this pass: accumulate statistics / normalise with the last pass's */
@@ -106,7 +107,8 @@ struct vae {
 };
 
 typedef struct {
-    ops_prec prec;          /* OPS_BF16 (fast), OPS_F32 (oneDNN f32) or OPS_REF (naive twins) */
+    ops_prec prec;          /* OPS_BF16 (fast; TAESD runs f32 there), OPS_F32 (oneDNN f32) or OPS_REF (naive
+                               convolutions and attention) */
     const char *family;     /* KL normalisation "flux", "sd3" or "none"; NULL = from the file (diffusers
                                config.json; first_stage_model. prefix -> sd3; otherwise flux) */
     int tile;               /* tile side in pixels, rounded down to a multiple of scale; 0 = automatic
