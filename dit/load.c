@@ -15,6 +15,8 @@
 
 #include <cJSON.h>
 
+#include "core/json.h"
+
 #include "dit/model.h"
 
 /* Shape symbols of the tables. */
@@ -402,26 +404,14 @@ dit_status dit_resolve_path(const char *path, char *file, size_t cap, dit_err *e
     return resolve_path(path, file, cap, dir, sizeof dir, e);
 }
 
-static cJSON *read_config_json(const char *dir)
+/* config.json beside diffusers weights: absent is fine, present but broken is an error. */
+static dit_status read_config_json(const char *dir, cJSON **out, dit_err *e)
 {
-    if (!dir[0]) return NULL;
+    *out = NULL;
+    if (!dir[0]) return DIT_OK;
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    long n = -1;
-    if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && n < (1 << 20) && !fseek(f, 0, SEEK_SET) &&
-        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
+    return json_read_file(path, JSON_MAX_CONFIG, out, e) < 0 ? (e ? e->code : DIT_E_FORMAT) : DIT_OK;
 }
 
 /* Open and detect: fills *set (owned by the caller), the prefix and the config. */
@@ -433,7 +423,12 @@ static dit_status open_and_detect(const char *path, const dit_load_opts *o, st_s
     dit_status r = resolve_path(path, file, sizeof file, dir, sizeof dir, e);
     if (r) return r;
     if ((r = st_set_open(set, file, e))) return r;
-    probe_ctx p = { .set = *set, .config_json = read_config_json(dir) };
+    probe_ctx p = { .set = *set };
+    if ((r = read_config_json(dir, &p.config_json, e))) {
+        st_set_close(*set);
+        *set = NULL;
+        return r;
+    }
     memset(c, 0, sizeof *c);
     int found = 0;
     for (size_t i = 0; i < N_ELEMS(PREFIXES) && !found; i++)

@@ -1,6 +1,8 @@
 /* text/enc.c — see enc.h: load options and finding an encoder in a file or folder. */
 #include "text/enc.h"
 
+#include "core/json.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,25 +35,6 @@ static int is_file(const char *path)
     return !stat(path, &st) && S_ISREG(st.st_mode);
 }
 
-static cJSON *read_json(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    char *buf = NULL;
-    long n = -1;
-    if (!fseek(fp, 0, SEEK_END) && (n = ftell(fp)) >= 0 && n < (1 << 20) && !fseek(fp, 0, SEEK_SET) &&
-        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    if (!buf) return NULL;
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
-}
-
 dit_status text__open(text__file *f, const char *path, const char *probe_key, const char *const *prefixes, int n_prefixes,
                       const text_load_opts *o, const char *what, dit_err *e)
 {
@@ -69,7 +52,7 @@ dit_status text__open(text__file *f, const char *path, const char *probe_key, co
             return err_set(e, DIT_E_IO, "%s: a folder without model.safetensors (or model.safetensors.index.json)", path);
         char cfg[4200];
         snprintf(cfg, sizeof cfg, "%s/config.json", path);
-        f->config = read_json(cfg);
+        if (json_read_file(cfg, JSON_MAX_CONFIG, &f->config, e) < 0) return e ? e->code : DIT_E_FORMAT; /* present but broken */
     }
     dit_status r = st_set_open(&f->set, file, e);
     if (r) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/json.h"
 #include "tools/cli.h"
 
 /* case.json "family" -> checker. Folders without case.json but with cases.json are tokenizer
@@ -140,25 +141,6 @@ static void usage(FILE *f)
             CHECK_FAST_BOUND);
 }
 
-static cJSON *read_json(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    long n = -1;
-    if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && n < (64L << 20) && !fseek(f, 0, SEEK_SET) &&
-        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
-}
-
 int cmd_check(int argc, char **argv)
 {
     check_run r = { .out = stdout };
@@ -193,8 +175,10 @@ int cmd_check(int argc, char **argv)
     }
     char path[4096];
     check_fn fn = NULL;
-    cJSON *j = read_json(check_path(path, sizeof path, r.dir, "case.json"));
-    if (j) {
+    cJSON *j = NULL;
+    dit_err e = { 0 };
+    int got = json_read_file(check_path(path, sizeof path, r.dir, "case.json"), JSON_MAX_CASE, &j, &e);
+    if (got > 0) {
         const cJSON *fam = cJSON_GetObjectItemCaseSensitive(j, "family");
         const char *name = cJSON_IsString(fam) ? fam->valuestring : "";
         for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++)
@@ -204,10 +188,10 @@ int cmd_check(int argc, char **argv)
             cJSON_Delete(j);
             return 1;
         }
-    } else if (!stat(check_path(path, sizeof path, r.dir, "case.json"), &st)) {
-        fprintf(stderr, "dit check: %s: unreadable or not JSON\n", path);
+    } else if (got < 0 || (got = json_read_file(check_path(path, sizeof path, r.dir, "cases.json"), JSON_MAX_CASE, &j, &e)) < 0) {
+        fprintf(stderr, "dit check: %s\n", e.msg);
         return 1;
-    } else if ((j = read_json(check_path(path, sizeof path, r.dir, "cases.json")))) {
+    } else if (got > 0) {
         fn = check_text;
     } else {
         fprintf(stderr, "dit check: %s: no case.json or cases.json (is it a golden case folder?)\n", r.dir);

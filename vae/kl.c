@@ -24,6 +24,7 @@
 
 #include <cJSON.h>
 
+#include "core/json.h"
 #include "core/wtable.h"
 #include "vae/vae_impl.h"
 
@@ -380,20 +381,17 @@ static dit_status derive_config(kl_cfg *m, kl_names *k, int enc, dit_err *e)
 }
 
 /* Diffusers' vae/config.json next to the weights: scaling_factor and shift_factor (absent or null
- * shift = 0). Returns 1 when read. */
-static int read_diffusers_config(const char *weights_path, float *shift, float *scaling)
+ * shift = 0). Returns 1 when read, 0 when absent or without a scaling_factor, -1 when present but
+ * broken (e filled). */
+static int read_diffusers_config(const char *weights_path, float *shift, float *scaling, dit_err *e)
 {
     char path[4096];
     const char *slash = strrchr(weights_path, '/');
     const int dir_len = slash ? (int)(slash - weights_path) : 1;
     snprintf(path, sizeof path, "%.*s/config.json", dir_len, slash ? weights_path : ".");
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    char buf[65536];
-    const size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
+    cJSON *j = NULL;
+    const int got = json_read_file(path, JSON_MAX_CONFIG, &j, e);
+    if (got <= 0) return got;
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "scaling_factor");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(j, "shift_factor");
     const int ok = cJSON_IsNumber(sc) && sc->valuedouble != 0;
@@ -479,7 +477,12 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
     /* latent normalisation: asked for, else diffusers' config.json, else by where the weights are */
     const char *fam = o && o->family ? o->family : NULL;
     const char *source = "";
-    int fi = -1;
+    int fi = -1, from_config = 0;
+    if (!fam && ld.k.naming == NAMING_DIFFUSERS &&
+        (from_config = read_diffusers_config(file, &v->shift, &v->scaling, e)) < 0) {
+        kl_free(v);
+        return e ? e->code : DIT_E_FORMAT;
+    }
     if (fam) {
         for (int i = 0; i < (int)(sizeof FAMILIES / sizeof FAMILIES[0]); i++)
             if (!strcmp(fam, FAMILIES[i].name)) fi = i;
@@ -487,7 +490,7 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
             kl_free(v);
             return err_set(e, DIT_E_ARG, "vae: unknown latent family '%s' (flux, sd3 or none)", fam);
         }
-    } else if (ld.k.naming == NAMING_DIFFUSERS && read_diffusers_config(file, &v->shift, &v->scaling)) {
+    } else if (from_config) {
         source = "from diffusers config.json";
     } else {
         fi = !strcmp(ld.k.prefix, "first_stage_model.") ? 1 : 0;
