@@ -30,7 +30,7 @@ typedef struct {
     int64_t sa[3], sb[3], sc[3];
     int ta, tb; /* dnnl_data_type_t of A and B */
     int bias;
-    int pad_;   /* explicit, so the memcmp'd key has no padding bytes */
+    int sum;    /* C += A B (oneDNN sum post-op) instead of C = A B; also keeps the memcmp'd key free of padding */
 } mm_spec;
 
 typedef struct {
@@ -227,11 +227,11 @@ static dit_status dnnl_fail(ops_ctx *c, const char *what, dnnl_status_t st)
 
 /* Create a primitive from op_desc and fill entry en with it and with one memory object per
  * argument (data handles set at execution). */
-static dit_status entry_make(ops_ctx *c, prim_entry *en, const void *op_desc, const dnnl_memory_desc_t *const *mds,
-                             const int *args, int n)
+static dit_status entry_make_attr(ops_ctx *c, prim_entry *en, const void *op_desc, const dnnl_memory_desc_t *const *mds,
+                                  const int *args, int n, const_dnnl_primitive_attr_t attr)
 {
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st = dnnl_primitive_desc_create(&pd, op_desc, NULL, c->engine, NULL);
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, op_desc, attr, c->engine, NULL);
     if (st != dnnl_success) return dnnl_fail(c, "primitive descriptor", st);
     st = dnnl_primitive_create(&en->prim, pd);
     dnnl_primitive_desc_destroy(pd);
@@ -249,6 +249,12 @@ static dit_status entry_make(ops_ctx *c, prim_entry *en, const void *op_desc, co
         en->n_mem = i + 1;
     }
     return DIT_OK;
+}
+
+static dit_status entry_make(ops_ctx *c, prim_entry *en, const void *op_desc, const dnnl_memory_desc_t *const *mds,
+                             const int *args, int n)
+{
+    return entry_make_attr(c, en, op_desc, mds, args, n, NULL);
 }
 
 static dit_status entry_run(ops_ctx *c, prim_entry *en, void *const *ptrs)
@@ -283,7 +289,21 @@ static dit_status mm_run(ops_ctx *c, const mm_spec *s, const void *A, const void
         if (st != dnnl_success) return dnnl_fail(c, "matmul descriptor", st);
         const dnnl_memory_desc_t *mds[4] = { &ma, &mb, &mc, &mbias };
         const int args[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
-        dit_status r = entry_make(c, en, &md, mds, args, s->bias ? 4 : 3);
+        dnnl_primitive_attr_t attr = NULL;
+        dnnl_post_ops_t po = NULL;
+        if (s->sum) {
+            st = dnnl_primitive_attr_create(&attr);
+            if (st == dnnl_success) st = dnnl_post_ops_create(&po);
+            if (st == dnnl_success) st = dnnl_post_ops_append_sum(po, 1.0f);
+            if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, po);
+            if (po) dnnl_post_ops_destroy(po);
+            if (st != dnnl_success) {
+                if (attr) dnnl_primitive_attr_destroy(attr);
+                return dnnl_fail(c, "matmul sum post-op", st);
+            }
+        }
+        dit_status r = entry_make_attr(c, en, &md, mds, args, s->bias ? 4 : 3, attr);
+        if (attr) dnnl_primitive_attr_destroy(attr);
         if (r) return r;
         en->kind = PRIM_MM;
         en->threads = max_threads();
@@ -902,10 +922,9 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
     const int bq_max = NQ < qblk ? NQ : qblk, bk_max = NK < kblk ? NK : kblk;
     float *S = scratch_get(c, SCR_D, sizeof(float) * H * bq_max * bk_max);
     void *P = scratch_get(c, SCR_E, es * H * bq_max * bk_max);
-    float *O = scratch_get(c, SCR_F, sizeof(float) * H * bq_max * D * 2); /* accumulator + P v */
+    float *O = scratch_get(c, SCR_F, sizeof(float) * H * bq_max * D); /* the accumulator */
     float *ml = scratch_get(c, SCR_G, sizeof(float) * H * bq_max * 3);    /* m, l, rescale per row */
     if (!S || !P || !O || !ml) return c->err.code;
-    float *PV = O + (size_t)H * bq_max * D;
     const dnnl_data_type_t dt = bf ? dnnl_bf16 : dnnl_f32;
 
     for (int i0 = 0; i0 < NQ; i0 += qblk) {
@@ -936,8 +955,12 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
                 float *sr = S + (size_t)row * bk, *st = ml + row;
                 uint16_t *pb = bf ? (uint16_t *)P + (size_t)row * bk : NULL;
                 st[0] = att_row_update(sr, pb, nv, bk, a->scale, mrow, st[0], &st[H * bq], &st[2 * H * bq]);
+                /* O = O e^(m - m') here, so that the P V product below can add into O directly */
+                float *o = O + (size_t)row * D;
+                const float alpha = st[2 * H * bq];
+                for (int d = 0; d < D; d++) o[d] *= alpha;
             }
-            /* PV[h] = P[h] V[h] : B[j][d] = V[j0+j][h*D+d]. */
+            /* O[h] += P[h] V[h] : B[j][d] = V[j0+j][h*D+d] (a sum post-op: no product buffer, no extra pass). */
             mm_spec s2;
             memset(&s2, 0, sizeof s2); /* the key is compared with memcmp: no stray padding bytes */
             s2.batch = H, s2.M = bq, s2.K = bk, s2.N = D;
@@ -945,15 +968,9 @@ dit_status ops_attention(ops_ctx *c, ops_prec p, float *out, const float *q, con
             s2.sb[0] = (int64_t)bk * D, s2.sb[1] = D, s2.sb[2] = 1;
             s2.sc[0] = (int64_t)bq * D, s2.sc[1] = D, s2.sc[2] = 1;
             s2.ta = s2.tb = dt;
-            r = mm_run(c, &s2, bf ? P : (void *)S, (const char *)V + (size_t)j0 * HD * es, NULL, PV);
+            s2.sum = 1; /* O += P V */
+            r = mm_run(c, &s2, bf ? P : (void *)S, (const char *)V + (size_t)j0 * HD * es, NULL, O);
             if (r) return r;
-#pragma omp parallel for schedule(static)
-            for (int row = 0; row < H * bq; row++) {
-                const float alpha = ml[2 * H * bq + row];
-                float *o = O + (size_t)row * D;
-                const float *pv = PV + (size_t)row * D;
-                for (int d = 0; d < D; d++) o[d] = o[d] * alpha + pv[d];
-            }
         }
         /* out = O / l, back into the head-interleaved layout. */
 #pragma omp parallel for schedule(static)
