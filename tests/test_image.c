@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char g_dir[512]; /* scratch folder, made by main */
@@ -873,6 +874,44 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+/* `dit inspect IMAGE.png` prints the size and every text chunk, values whole (newlines kept,
+ * other control bytes escaped); a broken PNG is one error line and exit 1. Needs DIT_BIN. */
+static void t_inspect_png(tctx *t)
+{
+    const char *bin = getenv("DIT_BIN");
+    if (!bin || !*bin) {
+        SKIP(t, "DIT_BIN not set");
+        return;
+    }
+    image im = { 0 };
+    dit_err e = { 0 };
+    CHECK(t, img_alloc(&im, 5, 3, 3, &e) == DIT_OK, "%s", e.msg);
+    char png[768], out[768], cmd[4096];
+    in_dir(png, "meta.png");
+    in_dir(out, "meta.txt");
+    const img_text meta[2] = { { "parameters", "a red circle\nSteps: 4, Seed: 42" }, { "dit", "{\"seed\": 42, \"x\": \"\x01\"}" } };
+    CHECK(t, img_save_png(&im, png, meta, 2, &e) == DIT_OK, "%s", e.msg);
+    img_free(&im);
+    snprintf(cmd, sizeof cmd, "'%s' inspect '%s' >'%s' 2>&1", bin, png, out);
+    int st = system(cmd);
+    char *text = test_read_file(out, NULL);
+    CHECK(t, st == 0 && text && strstr(text, "PNG 5x3, 3 channels, 2 text chunks") && strstr(text, "parameters:\n  a red circle\n  Steps: 4, Seed: 42\n") &&
+                 strstr(text, "dit:\n  {\"seed\": 42, \"x\": \"\\x01\"}"),
+          "inspect output (status %d):\n%s", st, text ? text : "(none)");
+    free(text);
+    /* a truncated PNG: one line, exit 1 */
+    FILE *f = fopen(png, "r+b");
+    if (f) {
+        if (ftruncate(fileno(f), 40)) {}
+        fclose(f);
+    }
+    st = system(cmd);
+    text = test_read_file(out, NULL);
+    CHECK(t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1 && text && strstr(text, "dit inspect: ") && !strchr(strchr(text, '\n') + 1, '\n'),
+          "broken PNG (status %d): %s", st, text ? text : "(none)");
+    free(text);
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -891,6 +930,7 @@ int main(void)
     RUN(&t, t_load_bmp_tga_jpeg);
     RUN(&t, t_load_bad);
     RUN(&t, t_chw);
+    RUN(&t, t_inspect_png);
     remove_dir(g_dir);
     return test_end(&t);
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/image.h"
 #include "core/safetensors.h"
 #include "dit/dit.h"
 #include "tools/cli.h"
@@ -27,9 +28,10 @@ static void usage(FILE *f)
             "\n"
             "List what FILE holds. FILE is a .safetensors file, a sharded model's\n"
             "*.safetensors.index.json (all shards are opened and checked), or a diffusers\n"
-            "model folder (its transformer/ weights).\n"
+            "model folder (its transformer/ weights), or a PNG image.\n"
             "Prints every tensor (name, dtype, shape, bytes), the metadata, a summary, and\n"
             "the diffusion model it holds (family and configuration, as the loader detects them).\n"
+            "For a PNG: its size and every text chunk (the settings an image was generated with).\n"
             "\n"
             "options:\n"
             "  -h, --help   show this help\n"
@@ -285,6 +287,52 @@ static int inspect_weights(const char *path)
     return 0;
 }
 
+/* ---- PNG images ------------------------------------------------------------------------------ */
+
+static int is_png(const char *path)
+{
+    static const unsigned char SIG[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+    unsigned char b[8];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    const int ok = fread(b, 1, 8, f) == 8 && !memcmp(b, SIG, 8);
+    fclose(f);
+    return ok;
+}
+
+/* A PNG: size and every text chunk (the generation settings dit writes there, or another tool's),
+ * values printed whole with control bytes other than newlines escaped. */
+static int inspect_png(const char *path)
+{
+    image im = { 0 };
+    img_text *t = NULL;
+    int n = 0;
+    dit_err e = { 0 };
+    if (img_load(&im, path, 0, &e) || img_read_png_text(path, &t, &n, &e)) {
+        img_free(&im);
+        fprintf(stderr, "dit inspect: %s\n", e.msg);
+        return 1;
+    }
+    printf("%s: PNG %dx%d, %d channel%s, %d text chunk%s\n", path, im.w, im.h, im.c, im.c == 1 ? "" : "s", n,
+           n == 1 ? "" : "s");
+    for (int i = 0; i < n; i++) {
+        printf("\n");
+        put_safe(stdout, t[i].key, 80, 0);
+        printf(":\n");
+        for (const char *v = t[i].value; *v;) { /* line by line, so newlines stay newlines */
+            const char *nl = strchr(v, '\n');
+            const size_t len = nl ? (size_t)(nl - v) : strlen(v);
+            printf("  ");
+            put_safe(stdout, v, len, 0);
+            printf("\n");
+            v += len + (nl != NULL);
+        }
+    }
+    img_free_text(t, n);
+    img_free(&im);
+    return 0;
+}
+
 /* ---- the command -------------------------------------------------------------------------- */
 
 /* Options first ("--" ends them), then exactly one FILE. Usage problems exit 2, a bad file 1. */
@@ -317,6 +365,7 @@ int cmd_inspect(int argc, char **argv)
         fprintf(stderr, "dit inspect: expected one FILE, got %d (try 'dit inspect --help')\n", n_files);
         return 2;
     }
+    if (is_png(file)) return inspect_png(file);
     char resolved[4096];
     dit_err e = { 0 };
     if (dit_resolve_path(file, resolved, sizeof resolved, &e)) { /* a folder without a model */
