@@ -664,6 +664,13 @@ static void diffusers_same(tctx *t, gcase *g)
     dit_config c;
     dit_err e = { 0 };
     CHECK(t, dit_probe(dir, &o, &c, &e) == DIT_OK && c.naming == 1, "%s: probe of the folder: %s", g->name, e.msg);
+    /* a config.json that is there but broken is an error naming it, not a silent default */
+    char cfg[300];
+    snprintf(cfg, sizeof cfg, "%s/transformer/config.json", dir);
+    FILE *f = fopen(cfg, "w");
+    if (f) fputs("{\"axes_dims_rope\": [16,", f), fclose(f);
+    CHECK(t, dit_probe(dir, &o, &c, &e) == DIT_E_FORMAT && strstr(e.msg, "config.json") && strstr(e.msg, "not valid JSON"),
+          "%s: broken config.json: %s", g->name, e.msg);
     rm_tree(dir);
 }
 
