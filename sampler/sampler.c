@@ -37,7 +37,7 @@ static dit_status predict(run *R, const guidance_step *st, const float *x, float
     const int np = o->g->ops->n_passes(o->g, st);
     if (np < 1 || np > MAX_PASSES)
         return err_set(R->e, DIT_E_ARG, "sampler: guidance '%s' asked for %d passes", o->g->ops->name, np);
-    const float t = o->t_scale * sigma;
+    const float t = o->data_at_one ? 1.0f - sigma : o->t_scale * sigma;
     for (int p = 0; p < np; p++) {
         guidance_pass gp = { 0, { NULL, 0 } };
         o->g->ops->setup(o->g, st, p, &gp);
@@ -47,6 +47,8 @@ static dit_status predict(run *R, const guidance_step *st, const float *x, float
         in.batch = 1, in.H = R->H, in.W = R->W, in.x = x, in.t = &t, in.hooks = gp.hooks;
         dit_status r = o->forward ? o->forward(o->fuser, &in, R->v[p], R->e) : dit_forward(R->m, R->s, &in, R->v[p], R->e);
         if (r) return r;
+        if (o->data_at_one) /* SiT's v = x_data - noise: the sampler's sigma runs the other way */
+            for (size_t k = 0; k < R->n; k++) R->v[p][k] = -R->v[p][k];
     }
     o->g->ops->combine(o->g, st, (const float *const *)R->v, np, out, R->n);
     if (first && o->on_step) o->on_step(o->user, st, x, (const float *const *)R->v, np, out);

@@ -28,6 +28,8 @@ typedef struct {
     const float *sigmas;     /* n_steps + 1 values, decreasing, the last 0 */
     int n_steps;
     float t_scale;           /* the model's timestep = t_scale * sigma: SD3 1000, FLUX 1 */
+    int data_at_one;         /* SiT (METHODS.md 1.1): the model takes t = 1 - sigma (t = 1 is data) and
+                                predicts the velocity toward data, so v = -prediction; t_scale unused */
     guidance *g;
     const dit_input *conds;  /* [n_conds] conditionings (batch 1); their x, t, H, W are ignored */
     int n_conds;
