@@ -100,6 +100,12 @@ dit_state *dit_state_new(const dit_model *m, int max_h, int max_w, int max_ctx, 
 void dit_state_free(dit_state *s);
 size_t dit_state_bytes(const dit_state *s);
 
+/* Bytes a model of configuration c takes at precision p (its prepared weights: bf16 packed or f32;
+ * the mapped file's pages are not counted, they stay clean and reclaimable) plus one state for a
+ * max_h x max_w latent and max_ctx text tokens, without loading anything: for memory budgets
+ * decided before the heavy work (dit generate --max-memory). */
+size_t dit_memory_estimate(const dit_config *c, ops_prec p, int max_h, int max_w, int max_ctx);
+
 typedef struct {
     int batch;             /* samples; the forward runs them one after another */
     int H, W;              /* latent size (multiples of the patch size) */

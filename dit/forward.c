@@ -134,6 +134,28 @@ size_t dit_state_bytes(const dit_state *s)
     return s->a.cap;
 }
 
+static void count_params(void *user, const char *name, int nd, const int64_t *shape)
+{
+    (void)name;
+    size_t n = 1;
+    for (int d = 0; d < nd; d++) n *= (size_t)shape[d];
+    *(size_t *)user += n;
+}
+
+size_t dit_memory_estimate(const dit_config *c, ops_prec p, int max_h, int max_w, int max_ctx)
+{
+    if (c->patch < 1 || max_h < c->patch || max_w < c->patch || max_ctx < 0) return 0;
+    size_t params = 0;
+    dit_enumerate(c, count_params, &params);
+    dit_state s = { 0 };
+    s.max_h = max_h, s.max_w = max_w;
+    s.max_img = (max_h / c->patch) * (max_w / c->patch);
+    s.max_txt = c->family == DIT_FLUX || c->family == DIT_SD3 ? max_ctx : 0;
+    s.a = arena_measure();
+    plan(&s, c, p);
+    return params * (p == OPS_BF16 ? 2 : 4) + s.a.used;
+}
+
 /* ---- one forward: the pieces ------------------------------------------------------------------ */
 
 typedef struct {

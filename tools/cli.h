@@ -16,6 +16,7 @@ int synth_t5(const char *out, int depth, unsigned long seed);
 int bench_text(const char *path, int n_tok, int reps);
 int cmd_tokenize(int argc, char **argv);
 int cmd_vae(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 /* tools/bench_vae.c: `dit bench --vae` (decoders at 1024x1024). */
 int bench_vae(int reps);
 

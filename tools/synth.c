@@ -70,7 +70,8 @@ static void add(void *user, const char *name, int nd, const int64_t *shape)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: dit synth PRESET -o FILE [--depth N] [--hidden H] [--dtype f16|bf16] [--seed S]\n\n"
+    fprintf(f, "usage: dit synth PRESET -o FILE [--depth N] [--hidden H] [--ctx N] [--vec N] [--pos N] [--dtype f16|bf16]\n"
+               "                [--seed S]\n\n"
                "Write a model with random weights at a released model's geometry (for `dit bench --model`).\n"
                "The file has the released single-file tensor names and loads like the real one.\n\npresets:\n");
     for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++) fprintf(f, "  %-13s %s\n", PRESETS[i].name, PRESETS[i].about);
@@ -80,13 +81,16 @@ static void usage(FILE *f)
                "  --depth N      blocks (FLUX: double blocks; single blocks scale with it) [preset]\n"
                "  --hidden H     hidden size (SD3: a multiple of 64, heads = H/64; FLUX: of 128) [preset]\n"
                "  --dtype T      f16 or bf16 [f16 for SD3/DiT, bf16 for FLUX]\n"
+               "  --ctx N        text token width (context_in_dim) [preset]\n"
+               "  --vec N        pooled text width (adm / vec_in) [preset]\n"
+               "  --pos N        SD3/DiT position grid side (pos_embed_max_size) [preset]\n"
                "  --seed S       random seed [1]\n");
 }
 
 int cmd_synth(int argc, char **argv)
 {
     const char *out = NULL, *pname = NULL, *dtype_arg = NULL;
-    int depth = 0, hidden = 0;
+    int depth = 0, hidden = 0, ctx = 0, vec = 0, pos = 0;
     unsigned long seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -97,6 +101,9 @@ int cmd_synth(int argc, char **argv)
         else if (!strcmp(a, "--depth") && i + 1 < argc) depth = atoi(argv[++i]);
         else if (!strcmp(a, "--hidden") && i + 1 < argc) hidden = atoi(argv[++i]);
         else if (!strcmp(a, "--dtype") && i + 1 < argc) dtype_arg = argv[++i];
+        else if (!strcmp(a, "--ctx") && i + 1 < argc) ctx = atoi(argv[++i]);
+        else if (!strcmp(a, "--vec") && i + 1 < argc) vec = atoi(argv[++i]);
+        else if (!strcmp(a, "--pos") && i + 1 < argc) pos = atoi(argv[++i]);
         else if (!strcmp(a, "--seed") && i + 1 < argc) seed = strtoul(argv[++i], NULL, 10);
         else if (a[0] == '-') {
             fprintf(stderr, "dit synth: unknown or incomplete option '%s' (try --help)\n", a);
@@ -123,6 +130,10 @@ int cmd_synth(int argc, char **argv)
                 p->head_dim);
         return 2;
     }
+    if (ctx < 0 || ctx > 65536 || vec < 0 || vec > 65536 || pos < 0 || pos > 4096) {
+        fprintf(stderr, "dit synth: --ctx and --vec must be 1..65536, --pos 1..4096\n");
+        return 2;
+    }
     if (dtype_arg && strcmp(dtype_arg, "f16") && strcmp(dtype_arg, "bf16")) {
         fprintf(stderr, "dit synth: --dtype must be f16 or bf16, not '%s'\n", dtype_arg);
         return 2;
@@ -136,8 +147,8 @@ int cmd_synth(int argc, char **argv)
     c.mlp = 4 * c.hidden;
     c.head_dim = p->head_dim;
     c.heads = c.hidden / c.head_dim;
-    c.in_ch = p->in_ch, c.patch = p->patch, c.pos_max = p->pos_max;
-    c.ctx_dim = p->ctx, c.vec_dim = p->vec, c.qk_norm = p->qk, c.guidance_embed = p->guidance;
+    c.in_ch = p->in_ch, c.patch = p->patch, c.pos_max = pos && p->pos_max ? pos : p->pos_max;
+    c.ctx_dim = ctx && p->ctx ? ctx : p->ctx, c.vec_dim = vec && p->vec ? vec : p->vec, c.qk_norm = p->qk, c.guidance_embed = p->guidance;
     c.num_classes = p->classes;
     c.final_ch = c.family == DIT_DIT ? 2 * c.in_ch : c.in_ch;
     for (int i = 0; i < c.depth && i < p->attn2_upto; i++) c.attn2[i] = 1, c.n_attn2++;

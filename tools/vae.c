@@ -39,7 +39,7 @@ static void usage(FILE *f)
             "options:\n"
             "  -o FILE            output file (required for encode, decode, synth)\n"
             "  --vae SPEC         the VAE (required for encode, decode)\n"
-            "  --family NAME      KL latent normalisation: flux, sd3 or none [from the file]\n"
+            "  --family NAME      KL latent normalisation: flux, sd3, sd or none [from the file]\n"
             "  --tensor NAME      decode: the latent tensor of the file [latent, or its only tensor]\n"
             "  --vae-tile N       tile side in pixels; 0 = only when over --max-memory, -1 = never [0]\n"
             "  --max-memory SIZE  memory budget of one run, e.g. 4G, 512M [half the RAM]\n"
@@ -125,8 +125,8 @@ static int parse(int argc, char **argv, args *a)
             a->spec = val;
         } else if (!strcmp(s, "--family")) {
             NEED_VAL;
-            if (strcmp(val, "flux") && strcmp(val, "sd3") && strcmp(val, "none")) {
-                fprintf(stderr, "dit vae: --family %s: must be flux, sd3 or none\n", val);
+            if (strcmp(val, "flux") && strcmp(val, "sd3") && strcmp(val, "sd") && strcmp(val, "none")) {
+                fprintf(stderr, "dit vae: --family %s: must be flux, sd3, sd or none\n", val);
                 return 2;
             }
             a->opts.family = val;

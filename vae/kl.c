@@ -168,7 +168,10 @@ static const wt_spec ATTN[] = {
 static const struct {
     const char *name;
     float shift, scaling;
-} FAMILIES[] = { { "flux", 0.1159f, 0.3611f }, { "sd3", 0.0609f, 1.5305f }, { "none", 0.0f, 1.0f } };
+} FAMILIES[] = { { "flux", 0.1159f, 0.3611f },
+                { "sd3", 0.0609f, 1.5305f },
+                { "sd", 0.0f, 0.18215f }, /* SD 1.x / sd-vae-ft-ema (DiT, SiT: sample.py's 0.18215) */
+                { "none", 0.0f, 1.0f } };
 
 /* ---- finding modules -------------------------------------------------------------------------- */
 
@@ -488,7 +491,7 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
             if (!strcmp(fam, FAMILIES[i].name)) fi = i;
         if (fi < 0) {
             kl_free(v);
-            return err_set(e, DIT_E_ARG, "vae: unknown latent family '%s' (flux, sd3 or none)", fam);
+            return err_set(e, DIT_E_ARG, "vae: unknown latent family '%s' (flux, sd3, sd or none)", fam);
         }
     } else if (from_config) {
         source = "from diffusers config.json";

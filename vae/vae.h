@@ -109,7 +109,7 @@ struct vae {
 typedef struct {
     ops_prec prec;          /* OPS_BF16 (fast; TAESD runs f32 there), OPS_F32 (oneDNN f32) or OPS_REF (naive
                                convolutions and attention) */
-    const char *family;     /* KL normalisation "flux", "sd3" or "none"; NULL = from the file (diffusers
+    const char *family;     /* KL normalisation "flux", "sd3", "sd" (0.18215) or "none"; NULL = from the file (diffusers
                                config.json; first_stage_model. prefix -> sd3; otherwise flux) */
     int tile;               /* tile side in pixels, rounded down to a multiple of scale; 0 = automatic
                                (tiles only above max_memory), -1 = never tile */
