@@ -159,3 +159,78 @@ void rng_torch_randn(rng_torch *g, float *out, size_t n)
         fill16(last);
     }
 }
+
+/* Philox4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC'11;
+ * the constants of Random123 and curand): ten rounds of two 32x32->64 multiplies, the key bumped by
+ * the Weyl constants between rounds. */
+void rng_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
+{
+    uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3], k0 = key[0], k1 = key[1];
+    for (int r = 0; r < 10; r++) {
+        const uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+        const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1, c3 = (uint32_t)p0, c0 = n0, c2 = n2;
+        k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+    }
+    out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
+}
+
+void rng_philox_seed(rng_philox *g, uint64_t seed)
+{
+    g->seed = seed;
+    g->offset = 0;
+}
+
+/* The reference's constants are float32 arrays: 2.3283064e-10 rounds to 2^-32 exactly, and
+ * 2.3283064e-10 * 6.2831855 to 0x1.921fb6p-30 (not 2 pi 2^-32 = 0x1.921fb54442d18p-30). A uint32
+ * array times a float32 array is float64 in numpy, so u, v, the log, sqrt and sin are double. */
+#define PHILOX_U_SCALE 0x1p-32
+#define PHILOX_V_SCALE 0x1.921fb6p-30
+
+void rng_philox_randn(rng_philox *g, float *out, size_t n)
+{
+    const uint32_t key[2] = { (uint32_t)g->seed, (uint32_t)(g->seed >> 32) };
+    const uint32_t off0 = (uint32_t)g->offset, off1 = (uint32_t)(g->offset >> 32);
+    const long long nn = (long long)n;
+#pragma omp parallel for schedule(static) if (nn >= 16384)
+    for (long long i = 0; i < nn; i++) {
+        /* element i: subsequence i (counter words 2, 3), the call count in words 0, 1 */
+        const uint32_t ctr[4] = { off0, off1, (uint32_t)i, (uint32_t)((uint64_t)i >> 32) };
+        uint32_t r[4];
+        rng_philox4x32(ctr, key, r);
+        const double u = (double)r[0] * PHILOX_U_SCALE + PHILOX_U_SCALE / 2;
+        const double v = (double)r[1] * PHILOX_V_SCALE + PHILOX_V_SCALE / 2;
+        out[i] = (float)(sqrt(-2.0 * log(u)) * sin(v));
+    }
+    g->offset++;
+}
+
+const char *rng_kind_name(rng_kind k)
+{
+    static const char *const names[RNG_KIND_COUNT] = { "cpu", "cuda" };
+    return (unsigned)k < RNG_KIND_COUNT ? names[k] : "?";
+}
+
+rng_kind rng_kind_parse(const char *name)
+{
+    if (!name) return RNG_KIND_COUNT;
+    if (!strcmp(name, "cpu") || !strcmp(name, "torch")) return RNG_CPU;
+    if (!strcmp(name, "cuda") || !strcmp(name, "philox")) return RNG_CUDA;
+    return RNG_KIND_COUNT;
+}
+
+dit_status rng_init(rng *g, rng_kind kind, uint64_t seed, dit_err *e)
+{
+    g->kind = kind;
+    switch (kind) {
+    case RNG_CPU: rng_torch_seed(&g->u.cpu, seed); return DIT_OK;
+    case RNG_CUDA: rng_philox_seed(&g->u.cuda, seed); return DIT_OK;
+    default: return err_set(e, DIT_E_ARG, "rng: unknown generator %d (cpu or cuda)", (int)kind);
+    }
+}
+
+void rng_randn(rng *g, float *out, size_t n)
+{
+    if (g->kind == RNG_CUDA) rng_philox_randn(&g->u.cuda, out, n);
+    else rng_torch_randn(&g->u.cpu, out, n);
+}

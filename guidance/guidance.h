@@ -9,7 +9,8 @@
  *
  * Predictions are velocities (rectified flow, METHODS.md 1.1). Linear rules such as CFG give the
  * same result on velocities as on denoised samples (METHODS.md 1.2), so the sd3.5 reference's
- * CFG on x0 is reproduced here on v. */
+ * CFG on x0 is reproduced here on v. For DiT's DDPM they are eps: combine sees the eps channels
+ * (sampler_opts.guide_channels of them), the sampler takes the variance from the conditional pass. */
 #ifndef DIT_GUIDANCE_GUIDANCE_H
 #define DIT_GUIDANCE_GUIDANCE_H
 
