@@ -145,6 +145,40 @@ for d in transformer text_encoder text_encoder_2 tokenizer vae; do ln -s "$sd3/$
 "$DIT" generate -m "$nt5" -p "a cat" -W 32 -H 32 --steps 1 -s 1 -o "$out/not5.png" 2>"$tmp/err" && [ -f "$out/not5.png" ] &&
   grep -q "warning: no T5 encoder" "$tmp/err" && ok "SD3 without T5: zeros and a warning" || { bad "SD3 without T5"; cat "$tmp/err"; }
 
+# ---- one SD3 checkpoint holding everything (as sd3_medium_incl_clips_t5xxlfp16.safetensors):
+# the parts under their released prefixes, merged by Python's json and struct
+python3 - "$tmp/all.safetensors" "$sd3/transformer/diffusion_pytorch_model.safetensors" "" \
+  "$sd3/text_encoder/model.safetensors" text_encoders.clip_l.transformer. \
+  "$sd3/text_encoder_2/model.safetensors" text_encoders.clip_g.transformer. \
+  "$sd3/text_encoder_3/model.safetensors" text_encoders.t5xxl.transformer. \
+  "$sd3/vae/diffusion_pytorch_model.safetensors" first_stage_model. <<'EOF'
+import json, struct, sys
+head, blobs, off = {}, [], 0
+for path, prefix in zip(sys.argv[2::2], sys.argv[3::2]):
+    d = open(path, 'rb').read(); n = struct.unpack('<Q', d[:8])[0]; h = json.loads(d[8:8 + n]); base = 8 + n
+    for k, v in h.items():
+        if k == '__metadata__': continue
+        b, e = v['data_offsets']; blobs.append(d[base + b:base + e])
+        head[prefix + k] = {'dtype': v['dtype'], 'shape': v['shape'], 'data_offsets': [off, off + e - b]}; off += e - b
+hj = json.dumps(head).encode(); hj += b' ' * (-len(hj) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(hj)) + hj + b''.join(blobs))
+EOF
+tk=$tmp/tokenizers; mkdir -p "$tk"
+ln -s "$G/tokenizers/clip/bpe_simple_vocab_16e6.txt.gz" "$G/tokenizers/t5/spiece.model" "$tk/"
+# The tiny CLIPs' head counts are not in their tensors (a released checkpoint's encoders have the
+# released geometry): --clip-l/--clip-g name the folders with config.json; T5 and the VAE must come
+# from the file.
+if gen -m "$tmp/all.safetensors" --clip-l "$sd3/text_encoder" --clip-g "$sd3/text_encoder_2" --tokenizers "$tk" \
+     -p "a red circle left of a blue square" -W 64 -H 48 --steps 4 -s 42 -t 2 -o "$out/all.png" 2>"$tmp/err"; then
+  "$DIT" inspect "$out/all.png" >"$tmp/ameta"
+  grep -qF "\"t5xxl\":\"$tmp/all.safetensors\"" "$tmp/ameta" && grep -qF "\"vae\":\"kl:$tmp/all.safetensors\"" "$tmp/ameta" &&
+    ok "single-file checkpoint: T5 and VAE found inside it" || { bad "single file components"; cat "$tmp/ameta"; }
+  d=$(maxdiff "$out/a.png" "$out/all.png")
+  if [ "$d" = 0 ]; then ok "single file = diffusers folder, pixel for pixel"; else bad "single file vs folder: $d"; fi
+else
+  bad "single-file checkpoint"; cat "$tmp/err"
+fi
+
 # ---- FLUX-dev: distilled guidance, mu schedule
 if gen -m "$flux" -p "a photo of a cat" -W 64 -H 48 --steps 3 -s 7 -o "$out/flux.png"; then
   "$DIT" inspect "$out/flux.png" >"$tmp/fmeta"
@@ -156,6 +190,32 @@ if gen -m "$flux" -p "a photo of a cat" -W 64 -H 48 --steps 3 -s 7 -o "$out/flux
 else
   bad "flux generate"
 fi
+
+# ---- the noise generators: torch CPU (default) and torch CUDA's Philox
+gen -m "$sd3" -p "a cat" -W 32 -H 32 --steps 2 -s 5 --rng cuda -o "$out/nv.png" && gen -m "$sd3" -p "a cat" -W 32 -H 32 --steps 2 -s 5 -o "$out/cpu.png" &&
+  "$DIT" inspect "$out/nv.png" | grep -q "RNG: NV" && [ "$(maxdiff "$out/nv.png" "$out/cpu.png")" -gt 8 ] &&
+  gen --from "$out/nv.png" -o "$out/nv2.png" && cmp -s "$out/nv.png" "$out/nv2.png" && ok "--rng cuda: other noise, recorded, --from" || bad "--rng cuda"
+expect "bad rng" 2 "--rng" "$DIT" generate -m "$sd3" -p x --rng std_default -o "$tmp/e_rng.png"
+
+# ---- class-conditional DiT (eps prediction): DDPM and DDIM, a 4-channel KL VAE
+"$DIT" synth dit-xl2 --depth 2 --hidden 144 --pos 4 -o "$tmp/dit.safetensors" >/dev/null &&
+  "$DIT" vae synth --ch 32 --ch-mult 1,2,2,2 --res-blocks 1 --z 4 -o "$tmp/vae4.safetensors" >/dev/null || bad "synth dit"
+if gen -m "$tmp/dit.safetensors" --vae "$tmp/vae4.safetensors" --class 3 --steps 5 -s 1 -o "$out/dit.png"; then
+  "$DIT" inspect "$out/dit.png" >"$tmp/dmeta"
+  grep -q "PNG 64x64" "$tmp/dmeta" && grep -qF "Steps: 5, Sampler: DDPM, Schedule type: DDPM linear, CFG scale: 4" "$tmp/dmeta" &&
+    grep -qF '"class":3' "$tmp/dmeta" && ok "DiT: ddpm, cfg 4, class 3, 64x64" || { bad "DiT metadata"; cat "$tmp/dmeta"; }
+  gen --from "$out/dit.png" -o "$out/dit2.png" && cmp -s "$out/dit.png" "$out/dit2.png" && ok "DiT --from (DDPM noise included)" || bad "DiT --from"
+  gen --from "$out/dit.png" --sampler ddim -o "$out/ddim.png" && [ "$(maxdiff "$out/dit.png" "$out/ddim.png")" -gt 0 ] &&
+    ok "DiT --sampler ddim" || bad "DiT ddim"
+else
+  bad "DiT generate"
+fi
+expect "DiT without a class" 2 "--class" "$DIT" generate -m "$tmp/dit.safetensors" --vae "$tmp/vae4.safetensors" -o "$tmp/e_dit.png"
+expect "DiT class out of range" 2 "0..999" "$DIT" generate -m "$tmp/dit.safetensors" --vae "$tmp/vae4.safetensors" --class 1000 -o "$tmp/e_dit.png"
+expect "DiT with a flow sampler" 2 "ddpm or ddim" "$DIT" generate -m "$tmp/dit.safetensors" --vae "$tmp/vae4.safetensors" --class 1 --sampler euler -o "$tmp/e_dit.png"
+expect "DiT at another size" 2 "64x64 images only" "$DIT" generate -m "$tmp/dit.safetensors" --vae "$tmp/vae4.safetensors" --class 1 -W 128 -o "$tmp/e_dit.png"
+expect "flow model with ddpm" 2 "euler, heun or rf-solver" "$DIT" generate -m "$sd3" -p x --sampler ddpm -o "$tmp/e_dit.png"
+if ls "$tmp"/e_*.png >/dev/null 2>&1; then bad "files left by the DiT errors"; else ok "no files left by the DiT errors"; fi
 
 # ---- errors: before any work, one line, exit 2 (usage) or 1 (runtime), nothing written
 e=$tmp/e; mkdir -p "$e"

@@ -119,13 +119,13 @@ static void usage(FILE *f)
         "  --cfg-scale S           classifier-free guidance; 1 = off [sd3-medium 5.0, sd3.5-medium 5.0,\n"
         "                          sd3.5-large 4.5, other SD3 7.0, FLUX 1.0 (true CFG above 1), DiT/SiT 4.0]\n"
         "  --guidance G            FLUX-dev distilled guidance [3.5]\n"
-        "  --sampler NAME          euler, heun or rf-solver [euler]\n"
+        "  --sampler NAME          euler, heun or rf-solver; DiT: ddpm or ddim [euler; DiT ddpm]\n"
         "  --shift S               schedule shift [sd3-medium 1.0, SD3.5 and other SD3 3.0; FLUX-dev:\n"
         "                          from the image size (mu); schnell, DiT/SiT: none]\n"
         "  --sigmas LIST           custom schedule \"1,0.75,0.5,0.25,0\" (replaces --steps and --shift)\n"
         "  -s, --seed N            seed; -1 = random, printed [-1]\n"
-        "  --rng NAME              initial noise: cpu (torch.randn on the CPU) or cuda (torch on CUDA,\n"
-        "                          Philox) [cpu]\n"
+        "  --rng NAME              noise: cpu (torch.randn on the CPU, mt19937) or cuda (torch.randn on\n"
+        "                          CUDA, Philox; as the webui's NV source) [cpu]\n"
         "  -b, --batch-count N     images, seeds SEED, SEED+1, ... [1]\n"
         "output:\n"
         "  -o, --output FILE       PNG path; with --batch-count > 1, %%d in it becomes 1..N (else _1.._N\n"
@@ -522,7 +522,8 @@ typedef struct {
     int n_sigmas;
     const char *schedule;    /* how the sigmas were made, for the metadata */
     sampler_kind sk;
-    int rng_cuda;
+    rng_kind rng_kind;
+    ddpm_schedule *ddpm;     /* DiT */
     uint64_t seed;
     char hash[16];
     int hash_full;
@@ -593,6 +594,7 @@ static int check_text_widths(const gen *g)
 static void gen_free(gen *g)
 {
     free(g->sigmas);
+    free(g->ddpm);
     for (int i = 0; i < 2; i++) free(g->ctx[i]), free(g->pooled[i]);
     vae_free(g->v);
 }
@@ -686,12 +688,11 @@ static void on_step(void *user, const guidance_step *st, const float *x, const f
 
 /* The initial noise of image seed: torch.randn(1, C, h, w) with a CPU generator or (cuda) the
  * Philox one of torch on CUDA. */
-static void noise(const gen *g, uint64_t seed, float *x, size_t n)
+static void noise(const gen *g, rng *r, uint64_t seed, float *x, size_t n)
 {
-    (void)g;
-    rng_torch r;
-    rng_torch_seed(&r, seed);
-    rng_torch_randn(&r, x, n);
+    dit_err e = { 0 };
+    rng_init(r, g->rng_kind, seed, &e); /* the kind was checked when parsed */
+    rng_randn(r, x, n);
 }
 
 static char *output_name(const char *pattern, int index, int batch)
@@ -741,14 +742,14 @@ static cJSON *settings_json(const gen *g, uint64_t seed)
     if (!isnan(s->shift)) cJSON_AddNumberToObject(j, "shift", s->shift);
     cJSON_AddStringToObject(j, "schedule", g->schedule);
     if (s->sigmas) cJSON_AddStringToObject(j, "sigmas", s->sigmas);
-    cJSON *sig = cJSON_AddArrayToObject(j, "sigmas_used");
+    cJSON *sig = g->n_sigmas ? cJSON_AddArrayToObject(j, "sigmas_used") : NULL;
     for (int i = 0; i < g->n_sigmas; i++) {
         snprintf(buf, sizeof buf, "%.9g", (double)g->sigmas[i]);
         cJSON_AddItemToArray(sig, cJSON_CreateRaw(buf));
     }
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)seed);
     cJSON_AddStringToObject(j, "seed", buf);
-    cJSON_AddStringToObject(j, "rng", g->rng_cuda ? "cuda" : "cpu");
+    cJSON_AddStringToObject(j, "rng", rng_kind_name(g->rng_kind));
     cJSON_AddNumberToObject(j, "threads", s->threads);
     cJSON_AddStringToObject(j, "precision", g->prec == OPS_F32 ? "f32" : "bf16");
     cJSON_AddNumberToObject(j, "max_memory", s->max_memory);
@@ -787,7 +788,7 @@ static cJSON *settings_json(const gen *g, uint64_t seed)
 static char *a1111_parameters(const gen *g, uint64_t seed)
 {
     const settings *s = &g->s;
-    static const char *const sampler_names[] = { "Euler", "Heun", "RF-Solver" };
+    static const char *const sampler_names[] = { "Euler", "Heun", "RF-Solver", "DDIM", "DDPM" };
     char mbuf[PATH_MAX];
     copy_path(mbuf, sizeof mbuf, g->k.folder ? g->k.model : g->k.weights); /* a diffusers folder: its name */
     for (size_t L = strlen(mbuf); L > 1 && mbuf[L - 1] == '/'; L--) mbuf[L - 1] = 0;
@@ -802,13 +803,14 @@ static char *a1111_parameters(const gen *g, uint64_t seed)
     const size_t cap = strlen(s->prompt ? s->prompt : "") + strlen(s->negative ? s->negative : "") + strlen(model) + 512;
     char *out = malloc(cap);
     if (!out) return NULL;
-    int n = snprintf(out, cap, "%s\n", s->prompt ? s->prompt : "");
+    int n = g->c.family == DIT_DIT || g->c.family == DIT_SIT ? snprintf(out, cap, "class %d\n", s->label)
+                                                           : snprintf(out, cap, "%s\n", s->prompt ? s->prompt : "");
     if (s->negative && s->negative[0]) n += snprintf(out + n, cap - n, "Negative prompt: %s\n", s->negative);
     snprintf(out + n, cap - n,
              "Steps: %d, Sampler: %s, Schedule type: %s, CFG scale: %g%s%s, Seed: %llu, Size: %dx%d, Model hash: %s, "
              "Model: %s, RNG: %s, Version: dit %s",
              s->steps, sampler_names[g->sk], g->schedule, s->cfg, guid, shift, (unsigned long long)seed, s->width,
-             s->height, g->hash, model, g->rng_cuda ? "NV" : "CPU", DIT_VERSION);
+             s->height, g->hash, model, g->rng_kind == RNG_CUDA ? "NV" : "CPU", DIT_VERSION);
     return out;
 }
 
@@ -848,20 +850,23 @@ static int sample_and_save(gen *g)
         if (g->c.guidance_embed) conds[i].guidance = &g->guidance_value;
         if (g->c.family == DIT_DIT || g->c.family == DIT_SIT) conds[i].labels = &labels[i];
     }
+    rng gen_rng;
     sampler_opts so = { .kind = g->sk, .sigmas = g->sigmas, .n_steps = g->n_sigmas - 1,
                         .t_scale = g->c.family == DIT_SD3 ? 1000.0f : 1.0f, .data_at_one = g->c.family == DIT_SIT,
-                        .g = gd, .conds = conds, .n_conds = 2, .on_step = on_step, .user = g };
+                        .ddpm = g->ddpm, .noise = &gen_rng, .g = gd, .conds = conds, .n_conds = 2,
+                        .on_step = on_step, .user = g };
     for (int b = 0; b < s->batch; b++) {
         const uint64_t seed = g->seed + (uint64_t)b;
         char *path = output_name(s->out, b + 1, s->batch);
         if (!path) goto done;
         if (!s->quiet && s->batch > 1) fprintf(stderr, "image %d/%d, seed %llu\n", b + 1, s->batch, (unsigned long long)seed);
         double t1 = progress_now();
-        noise(g, seed, x, n);
-        for (size_t i = 0; i < n; i++) x[i] *= g->sigmas[0];
-        progress_begin(&g->bar, stderr, g->n_sigmas - 1, s->quiet);
+        noise(g, &gen_rng, seed, x, n); /* DDPM draws its step noise from the same generator after */
+        if (!g->ddpm)
+            for (size_t i = 0; i < n; i++) x[i] *= g->sigmas[0];
+        progress_begin(&g->bar, stderr, s->steps, s->quiet);
         dit_status r = sampler_run(m, st, &so, x, g->lh, g->lw, &e);
-        if (!r) progress_step(&g->bar, g->n_sigmas - 1);
+        if (!r) progress_step(&g->bar, s->steps);
         progress_end(&g->bar);
         phase_add(&g->ph, "sampling", progress_now() - t1);
         t1 = progress_now();
@@ -972,9 +977,10 @@ int cmd_generate(int argc, char **argv)
         goto out;
     }
     g.guidance_value = (float)s->guidance;
-    g.sk = sampler_kind_parse(s->sampler ? s->sampler : "euler");
-    if (g.sk == SAMPLER_COUNT) {
-        fprintf(stderr, "dit generate: --sampler %s: must be euler, heun or rf-solver\n", s->sampler);
+    g.sk = sampler_kind_parse(s->sampler ? s->sampler : g.c.family == DIT_DIT ? "ddpm" : "euler");
+    if (g.sk == SAMPLER_COUNT || sampler_kind_is_ddpm(g.sk) != (g.c.family == DIT_DIT)) {
+        fprintf(stderr, "dit generate: --sampler %s: %s takes %s\n", s->sampler, g.c.variant,
+                g.c.family == DIT_DIT ? "ddpm or ddim (an eps-prediction model)" : "euler, heun or rf-solver");
         goto out;
     }
     g.sigmas = malloc(sizeof(float) * (MAX_STEPS + 1));
@@ -988,11 +994,12 @@ int cmd_generate(int argc, char **argv)
         }
     }
     if (!s->rng) s->rng = "cpu";
-    if (!strcmp(s->rng, "cpu") || !strcmp(s->rng, "std_default") || !strcmp(s->rng, "torch")) g.rng_cuda = 0;
-    else {
-        fprintf(stderr, "dit generate: --rng %s: must be cpu%s\n", s->rng, "");
+    g.rng_kind = rng_kind_parse(s->rng);
+    if (g.rng_kind == RNG_KIND_COUNT) {
+        fprintf(stderr, "dit generate: --rng %s: must be cpu (torch's CPU generator) or cuda (torch's on CUDA)\n", s->rng);
         goto out;
     }
+    s->rng = rng_kind_name(g.rng_kind);
     if (!s->precision) s->precision = "bf16";
     if (!strcmp(s->precision, "bf16")) g.prec = OPS_BF16;
     else if (!strcmp(s->precision, "f32")) g.prec = OPS_F32;
@@ -1023,11 +1030,6 @@ int cmd_generate(int argc, char **argv)
         }
         if (s->label >= g.c.num_classes) {
             fprintf(stderr, "dit generate: --class %d: %s has classes 0..%d\n", s->label, g.c.variant, g.c.num_classes - 1);
-            goto out;
-        }
-        if (g.c.family == DIT_DIT) {
-            fprintf(stderr, "dit generate: %s: DiT (eps-prediction DDPM) sampling is not available yet\n", g.c.variant);
-            rc = 1;
             goto out;
         }
     }
@@ -1109,7 +1111,19 @@ int cmd_generate(int argc, char **argv)
     }
 
     /* the schedule */
-    if (s->sigmas) {
+    if (g.c.family == DIT_DIT) { /* DiT's respaced DDPM steps (sampler/ddpm.h) */
+        if (s->sigmas || !isnan(s->shift)) {
+            fprintf(stderr, "dit generate: %s: --sigmas and --shift are for flow models; DiT takes --steps 1..%d\n",
+                    s->sigmas ? "--sigmas" : "--shift", DDPM_MAX_STEPS);
+            goto out;
+        }
+        g.ddpm = malloc(sizeof *g.ddpm);
+        if (!g.ddpm || ddpm_schedule_linear(g.ddpm, 1000, s->steps, &e)) {
+            fprintf(stderr, "dit generate: --steps %d: %s\n", s->steps, g.ddpm ? e.msg : "out of memory");
+            goto out;
+        }
+        g.n_sigmas = 0, g.schedule = "DDPM linear";
+    } else if (s->sigmas) {
         s->steps = g.n_sigmas - 1; /* parsed above */
         g.schedule = "custom";
     } else {

@@ -151,6 +151,7 @@ int cmd_synth(int argc, char **argv)
     c.ctx_dim = ctx && p->ctx ? ctx : p->ctx, c.vec_dim = vec && p->vec ? vec : p->vec, c.qk_norm = p->qk, c.guidance_embed = p->guidance;
     c.num_classes = p->classes;
     c.final_ch = c.family == DIT_DIT ? 2 * c.in_ch : c.in_ch;
+    c.out_ch = c.final_ch;
     for (int i = 0; i < c.depth && i < p->attn2_upto; i++) c.attn2[i] = 1, c.n_attn2++;
 
     synth s = { .w = st_writer_new(), .c = &c };
