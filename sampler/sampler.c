@@ -1,6 +1,7 @@
 /* sampler/sampler.c — see sampler.h. */
 #include "sampler/sampler.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,7 +9,7 @@
 
 const char *sampler_kind_name(sampler_kind k)
 {
-    static const char *const names[SAMPLER_COUNT] = { "euler", "heun", "rf-solver", "ddim", "ddpm" };
+    static const char *const names[SAMPLER_COUNT] = { "euler", "heun", "rf-solver", "ddim", "ddpm", "dpm++2m" };
     return (unsigned)k < SAMPLER_COUNT ? names[k] : "?";
 }
 
@@ -152,6 +153,25 @@ dit_status sampler_run(const dit_model *m, dit_state *s, const sampler_opts *o, 
             axpy(xm, x, dt, d1, n);
             if ((r = predict(&R, &st, xm, flow_t(o, st.sigma_next), d2, 0))) break;
             for (size_t k = 0; k < n; k++) x[k] += dt * 0.5f * (d1[k] + d2[k]);
+        } else if (o->kind == SAMPLER_DPMPP_2M) {
+            /* k-diffusion sample_dpmpp_2m (sd3.5 sd3_impls.py L353-372) on D = x - sigma v:
+             * x' = (sigma'/sigma) x - expm1(-h) D~, h = log(sigma/sigma'), D~ = (1 + 1/2r) D - 1/2r D_prev,
+             * r = h_prev / h; first order on the first step and into sigma' = 0 (x' = D). */
+            float *D = (i & 1) ? d2 : xm, *Dp = (i & 1) ? xm : d2;
+            for (size_t k = 0; k < n; k++) D[k] = x[k] - st.sigma * d1[k];
+            if (st.sigma_next == 0) {
+                memcpy(x, D, sizeof(float) * n);
+            } else {
+                const double h = log((double)st.sigma / st.sigma_next), ratio = (double)st.sigma_next / st.sigma;
+                const double em = -expm1(-h);
+                if (i == 0) {
+                    for (size_t k = 0; k < n; k++) x[k] = (float)(ratio * x[k] + em * D[k]);
+                } else {
+                    const double r2 = 2 * log((double)o->sigmas[i - 1] / st.sigma) / h; /* 2r */
+                    const double a = 1 + 1 / r2, b = 1 / r2;
+                    for (size_t k = 0; k < n; k++) x[k] = (float)(ratio * x[k] + em * (a * D[k] - b * Dp[k]));
+                }
+            }
         } else { /* RF-Solver: slope at the midpoint (RF-Solver-Edit sampling.denoise) */
             axpy(xm, x, 0.5f * dt, d1, n);
             if ((r = predict(&R, &st, xm, flow_t(o, st.sigma + 0.5f * dt), d2, 0))) break;

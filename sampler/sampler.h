@@ -26,10 +26,14 @@
  * 2N - 1); RF-Solver = explicit midpoint x + dt v(x + dt/2 v, sigma + dt/2) (2 per step).
  * DDPM samplers of eps-prediction models (DiT; sampler/ddpm.h), 1 evaluation per step: DDIM with
  * eta = 0 (deterministic) and DDPM ancestral sampling with the model's learned-range variance (DiT
- * sample.py's p_sample_loop). */
-typedef enum { SAMPLER_EULER = 0, SAMPLER_HEUN, SAMPLER_RF_SOLVER, SAMPLER_DDIM, SAMPLER_DDPM, SAMPLER_COUNT } sampler_kind;
+ * sample.py's p_sample_loop). DPM-Solver++(2M) (dpm++2m; 1 evaluation per step), the sd3.5
+ * reference's default: k-diffusion's sample_dpmpp_2m on the denoised x0 = x - sigma v with
+ * t = -log sigma, the first step and the step to sigma 0 first order (METHODS.md 8.1). */
+typedef enum {
+    SAMPLER_EULER = 0, SAMPLER_HEUN, SAMPLER_RF_SOLVER, SAMPLER_DDIM, SAMPLER_DDPM, SAMPLER_DPMPP_2M, SAMPLER_COUNT
+} sampler_kind;
 const char *sampler_kind_name(sampler_kind k);
-/* "euler", "heun", "rf-solver", "ddim", "ddpm"; SAMPLER_COUNT when unknown. */
+/* "euler", "heun", "rf-solver", "ddim", "ddpm", "dpm++2m"; SAMPLER_COUNT when unknown. */
 sampler_kind sampler_kind_parse(const char *name);
 /* 1 for the samplers of eps-prediction models (ddim, ddpm: DiT), 0 for the flow ODE steppers (every
  * other family, SiT included). */

@@ -111,7 +111,7 @@ if gen -m "$sd3" -p "a red circle left of a blue square" -W 64 -H 48 --steps 4 -
   d=$(maxdiff "$out/a.png" "$out/t1.png")
   if [ "$d" -le 2 ] 2>/dev/null; then ok "1 vs 2 threads: max pixel diff $d <= 2"; else bad "1 vs 2 threads: $d"; fi
   # metadata: A1111 parameters and the JSON settings
-  grep -qF "Steps: 4, Sampler: Euler, Schedule type: SD3, CFG scale: 5, Shift: 3, Seed: 42, Size: 64x48" "$tmp/meta" &&
+  grep -qF "Steps: 4, Sampler: DPM++ 2M, Schedule type: SD3, CFG scale: 5, Shift: 3, Seed: 42, Size: 64x48" "$tmp/meta" &&
     grep -q '"prompt":"a red circle left of a blue square"' "$tmp/meta" && grep -q '"seed":"42"' "$tmp/meta" &&
     grep -q '"threads":2' "$tmp/meta" && grep -q '"sigmas_used":\[1,' "$tmp/meta" &&
     ok "metadata: parameters and settings" || { bad "metadata"; cat "$tmp/meta"; }
@@ -133,7 +133,7 @@ gen -m "$sd3" -p "x" -W 32 -H 32 --steps 1 -s 1 -b 2 -o "$out/plain.png" && [ -f
   [ ! -f "$out/plain.png" ] && ok "--batch-count without %d: _1, _2" || bad "batch names"
 
 # ---- samplers, custom sigmas, f32, no CFG, no T5
-for s in heun rf-solver; do
+for s in euler heun rf-solver; do
   gen -m "$sd3" -p "a cat" -W 32 -H 32 --steps 2 -s 1 --sampler $s -o "$out/$s.png" && "$DIT" inspect "$out/$s.png" | grep -q "\"sampler\":\"$s\"" &&
     ok "--sampler $s" || bad "--sampler $s"
 done
@@ -214,7 +214,7 @@ expect "DiT without a class" 2 "--class" "$DIT" generate -m "$tmp/dit.safetensor
 expect "DiT class out of range" 2 "0..999" "$DIT" generate -m "$tmp/dit.safetensors" --vae "$tmp/vae4.safetensors" --class 1000 -o "$tmp/e_dit.png"
 expect "DiT with a flow sampler" 2 "ddpm or ddim" "$DIT" generate -m "$tmp/dit.safetensors" --vae "$tmp/vae4.safetensors" --class 1 --sampler euler -o "$tmp/e_dit.png"
 expect "DiT at another size" 2 "64x64 images only" "$DIT" generate -m "$tmp/dit.safetensors" --vae "$tmp/vae4.safetensors" --class 1 -W 128 -o "$tmp/e_dit.png"
-expect "flow model with ddpm" 2 "euler, heun or rf-solver" "$DIT" generate -m "$sd3" -p x --sampler ddpm -o "$tmp/e_dit.png"
+expect "flow model with ddpm" 2 "euler, heun, rf-solver or dpm++2m" "$DIT" generate -m "$sd3" -p x --sampler ddpm -o "$tmp/e_dit.png"
 if ls "$tmp"/e_*.png >/dev/null 2>&1; then bad "files left by the DiT errors"; else ok "no files left by the DiT errors"; fi
 
 # ---- errors: before any work, one line, exit 2 (usage) or 1 (runtime), nothing written

@@ -137,6 +137,45 @@ static void t_sit_time(tctx *t)
     dit_free(m);
 }
 
+/* the stand-in of tests/ref/dpmpp_ref.py: v = x (0.5 + sigma) + 0.2 sin(3x) - 0.3 (t_scale 1: t = sigma) */
+static dit_status dpm_model(void *u, const dit_input *in, float *v, dit_err *e)
+{
+    (void)u, (void)e;
+    for (int i = 0; i < 4; i++) v[i] = (float)(in->x[i] * (0.5 + in->t[0]) + 0.2 * sin(3.0 * in->x[i]) - 0.3);
+    return DIT_OK;
+}
+
+/* DPM-Solver++(2M) against k-diffusion's sample_dpmpp_2m (numbers from tests/ref/dpmpp_ref.py, float64),
+ * into sigma 0 (the last step first order) and stopping at 0.005 (every step after the first second order) */
+static void t_dpmpp_reference(tctx *t)
+{
+    if (!test_golden_present(t)) return;
+    char path[1100]; /* a model with 4 latent channels for the sizes */
+    snprintf(path, sizeof path, "%s/dit/sit_xl2_like/model.safetensors", test_golden_dir());
+    dit_err e = { 0 };
+    dit_model *m = NULL;
+    dit_load_opts o = dit_load_defaults();
+    o.prec = OPS_F32, o.heads = 2, o.family = DIT_SIT;
+    CHECK(t, dit_load(&m, path, &o, &e) == DIT_OK, "%s", e.msg);
+    if (!m) return;
+    static const double want[2][4] = { { 0.602370207, -0.884430154, 0.359432075, 1.94847267 },
+                                       { 0.619517577, -0.918815931, 0.368234199, 2.00521285 } };
+    for (int c = 0; c < 2; c++) {
+        float sig[8] = { 1, 0.9f, 0.75f, 0.5f, 0.3f, 0.1f, 0.02f, c ? 0.005f : 0 }, x[4] = { 1, -2, 0.5f, 3 };
+        dit_input cond = { 0 };
+        guidance *g = guidance_none_new(&e);
+        sampler_opts so = { .kind = SAMPLER_DPMPP_2M, .sigmas = sig, .n_steps = 7, .t_scale = 1, .g = g, .conds = &cond,
+                            .n_conds = 1, .forward = dpm_model };
+        CHECK(t, g && sampler_run(m, NULL, &so, x, 1, 1, &e) == DIT_OK, "%s", e.msg);
+        double err = 0;
+        for (int i = 0; i < 4; i++) err = fmax(err, fabs(x[i] - want[c][i]));
+        printf("  dpm++2m vs k-diffusion (%s): max error %.2e\n", c ? "to 0.005" : "to 0", err);
+        CHECK(t, err < 2e-6, "dpm++2m %s: max error %g", c ? "to 0.005" : "to 0", err);
+        guidance_free(g);
+    }
+    dit_free(m);
+}
+
 static void t_order(tctx *t)
 {
     if (!test_golden_present(t)) return;
@@ -159,7 +198,7 @@ static void t_order(tctx *t)
     }
     CHECK(t, sampler_kind_parse("heun") == SAMPLER_HEUN && sampler_kind_parse("rf-solver") == SAMPLER_RF_SOLVER &&
                  sampler_kind_parse("ddim") == SAMPLER_DDIM && sampler_kind_parse("ddpm") == SAMPLER_DDPM &&
-                 sampler_kind_parse("dpm") == SAMPLER_COUNT && sampler_kind_is_ddpm(SAMPLER_DDPM) &&
+                 sampler_kind_parse("dpm") == SAMPLER_COUNT && sampler_kind_parse("dpm++2m") == SAMPLER_DPMPP_2M && sampler_kind_is_ddpm(SAMPLER_DDPM) &&
                  !sampler_kind_is_ddpm(SAMPLER_HEUN),
           "names");
     dit_free(m);
@@ -391,6 +430,7 @@ int main(void)
     RUN(&t, t_sampler_args);
     RUN(&t, t_order);
     RUN(&t, t_sit_time);
+    RUN(&t, t_dpmpp_reference);
     RUN(&t, t_ddpm_schedule);
     RUN(&t, t_ddpm_reference);
     RUN(&t, t_ddpm_dit);

@@ -65,23 +65,23 @@ static settings settings_unset(void)
 }
 
 /* Family defaults (METHODS.md 2.1 table: the sd3.5 reference's CONFIGS for the released SD3
- * models, the diffusers pipeline for other SD3 geometries; 2.2 FLUX; 2.3 DiT/SiT). The reference's
- * dpmpp_2m becomes Euler here (the sampler every flow engine defaults to, METHODS.md 8.1). */
+ * models, DPM-Solver++(2M) included; the diffusers pipeline for other SD3 geometries; 2.2 FLUX;
+ * 2.3 DiT/SiT). */
 typedef struct {
-    const char *variant;
+    const char *variant, *sampler;
     int steps;
     float cfg, guidance, shift; /* shift 0: the family's own rule (FLUX mu, none for schnell) */
 } family_defaults;
 
 static const family_defaults DEFAULTS[] = {
-    { "sd3-medium", 50, 5.0f, 0, 1.0f },   /* sd3_infer.py CONFIGS: shift 1.0 (sic) */
-    { "sd3.5-medium", 50, 5.0f, 0, 3.0f },
-    { "sd3.5-large", 40, 4.5f, 0, 3.0f },
-    { "sd3", 28, 7.0f, 0, 3.0f },          /* diffusers StableDiffusion3Pipeline */
-    { "flux-dev", 28, 1.0f, 3.5f, 0 },     /* diffusers FluxPipeline: guidance 3.5, 28 steps */
-    { "flux-schnell", 4, 1.0f, 0, 0 },     /* BFL cli: 4 steps, no shift */
-    { "dit", 250, 4.0f, 0, 0 },            /* DiT / SiT sample.py visuals */
-    { "sit", 250, 4.0f, 0, 0 },
+    { "sd3-medium", "dpm++2m", 50, 5.0f, 0, 1.0f }, /* sd3_infer.py CONFIGS: shift 1.0 (sic) */
+    { "sd3.5-medium", "dpm++2m", 50, 5.0f, 0, 3.0f },
+    { "sd3.5-large", "dpm++2m", 40, 4.5f, 0, 3.0f },
+    { "sd3", "euler", 28, 7.0f, 0, 3.0f },           /* diffusers StableDiffusion3Pipeline */
+    { "flux-dev", "euler", 28, 1.0f, 3.5f, 0 },      /* diffusers FluxPipeline: guidance 3.5, 28 steps */
+    { "flux-schnell", "euler", 4, 1.0f, 0, 0 },      /* BFL cli: 4 steps, no shift */
+    { "dit", "ddpm", 250, 4.0f, 0, 0 },              /* DiT / SiT sample.py visuals */
+    { "sit", "euler", 250, 4.0f, 0, 0 },
 };
 
 static const family_defaults *defaults_for(const dit_config *c)
@@ -119,7 +119,9 @@ static void usage(FILE *f)
         "  --cfg-scale S           classifier-free guidance; 1 = off [sd3-medium 5.0, sd3.5-medium 5.0,\n"
         "                          sd3.5-large 4.5, other SD3 7.0, FLUX 1.0 (true CFG above 1), DiT/SiT 4.0]\n"
         "  --guidance G            FLUX-dev distilled guidance [3.5]\n"
-        "  --sampler NAME          euler, heun or rf-solver; DiT: ddpm or ddim [euler; DiT ddpm]\n"
+        "  --sampler NAME          euler, heun, rf-solver or dpm++2m; DiT: ddpm or ddim [sd3-medium,\n"
+        "                          sd3.5-medium, sd3.5-large dpm++2m (as the sd3.5 reference); other SD3,\n"
+        "                          FLUX, SiT euler; DiT ddpm]\n"
         "  --shift S               schedule shift [sd3-medium 1.0, SD3.5 and other SD3 3.0; FLUX-dev:\n"
         "                          from the image size (mu); schnell, DiT/SiT: none]\n"
         "  --sigmas LIST           custom schedule \"1,0.75,0.5,0.25,0\" (replaces --steps and --shift)\n"
@@ -788,7 +790,7 @@ static cJSON *settings_json(const gen *g, uint64_t seed)
 static char *a1111_parameters(const gen *g, uint64_t seed)
 {
     const settings *s = &g->s;
-    static const char *const sampler_names[] = { "Euler", "Heun", "RF-Solver", "DDIM", "DDPM" };
+    static const char *const sampler_names[] = { "Euler", "Heun", "RF-Solver", "DDIM", "DDPM", "DPM++ 2M" };
     char mbuf[PATH_MAX];
     copy_path(mbuf, sizeof mbuf, g->k.folder ? g->k.model : g->k.weights); /* a diffusers folder: its name */
     for (size_t L = strlen(mbuf); L > 1 && mbuf[L - 1] == '/'; L--) mbuf[L - 1] = 0;
@@ -977,10 +979,10 @@ int cmd_generate(int argc, char **argv)
         goto out;
     }
     g.guidance_value = (float)s->guidance;
-    g.sk = sampler_kind_parse(s->sampler ? s->sampler : g.c.family == DIT_DIT ? "ddpm" : "euler");
+    g.sk = sampler_kind_parse(s->sampler ? s->sampler : g.fd->sampler);
     if (g.sk == SAMPLER_COUNT || sampler_kind_is_ddpm(g.sk) != (g.c.family == DIT_DIT)) {
         fprintf(stderr, "dit generate: --sampler %s: %s takes %s\n", s->sampler, g.c.variant,
-                g.c.family == DIT_DIT ? "ddpm or ddim (an eps-prediction model)" : "euler, heun or rf-solver");
+                g.c.family == DIT_DIT ? "ddpm or ddim (an eps-prediction model)" : "euler, heun, rf-solver or dpm++2m");
         goto out;
     }
     g.sigmas = malloc(sizeof(float) * (MAX_STEPS + 1));
