@@ -455,8 +455,6 @@ int check_dit(check_run *r)
         check_error(r, "%s: case.json names no weights file", r->dir);
         return 1;
     }
-    /* trajectory cases name another case's model file (../../flux/dev/model.safetensors) */
-    const int trajectory = strchr(wf->valuestring, '/') != NULL;
     check_path(model, sizeof model, r->dir, wf->valuestring);
     check_path(io_path, sizeof io_path, r->dir, "io.safetensors");
     dit_err e = { 0 };
@@ -465,6 +463,10 @@ int check_dit(check_run *r)
         check_error(r, "%s", e.msg);
         return 1;
     }
+    /* sampling trajectories (schedules/) start from in.noise; single forwards have in.x. Both may
+     * name a model file in another folder (../../flux/dev/model.safetensors, the embedded
+     * ../../../../weights/default.safetensors). */
+    const int trajectory = st_find(io, "in.noise") != NULL;
     /* what the weights cannot tell: DiT/SiT heads and model, FLUX RoPE axes */
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(r->json, "config");
     dit_load_opts o = dit_load_defaults();
