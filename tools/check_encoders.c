@@ -313,6 +313,9 @@ int check_encoders(check_run *r)
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(r->json, "config");
     text_load_opts o = text_load_defaults();
     o.heads = json_int(cfg, t5 ? "num_heads" : "num_attention_heads", 0);
+    /* a file holding several models (the embedded default: text_encoders.clip.transformer.) */
+    const cJSON *kp = cJSON_GetObjectItemCaseSensitive(w, "key_prefix");
+    if (cJSON_IsString(kp) && kp->valuestring[0]) o.prefix = kp->valuestring;
     o.max_distance = json_int(cfg, "relative_attention_max_distance", 0);
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(cfg, "hidden_act");
     if (cJSON_IsString(act)) o.act = !strcmp(act->valuestring, "gelu") ? TEXT_ACT_GELU : TEXT_ACT_QUICK_GELU;
