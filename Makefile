@@ -41,7 +41,7 @@ ASAN_TOOL_OBJ:= $(TOOL_SRC:%.c=$(ASAN_DIR)/obj/%.o)
 TEST_BIN     := $(TEST_SRC:tests/%.c=$(ASAN_DIR)/tests/%)
 
 .SECONDARY:
-.PHONY: all test bench bench-text demo deps clean info check-clang
+.PHONY: all test bench bench-text demo deps clean info check-clang train
 all: $(BUILD)/dit $(BUILD)/libdit.a
 
 $(BUILD)/obj/%.o: %.c
@@ -114,6 +114,13 @@ check-clang:
 
 DEB_PKGS := gcc make pkg-config clang libomp-dev libdnnl-dev libfftw3-dev libpng-dev libstb-dev \
             libcjson-dev zlib1g-dev libicu-dev
+# The embedded default model weights/default.safetensors, trained by the project: dataset (dit scene)
+# -> VAE -> latents -> MM-DiT + text encoder -> export -> golden cases -> dit check (tools/train/train.sh,
+# PyTorch from Debian's python3-torch). Every stage resumes or skips, so running it again continues.
+# Budgets and knobs are variables: make train VAE_MINUTES=60 DIT_MINUTES=300 [DEVICE=cuda THREADS=0]
+train: $(BUILD)/dit
+	DIT=$(BUILD)/dit sh tools/train/train.sh
+
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
