@@ -172,6 +172,62 @@ def write_png(path, img):
         f.write(chunk(b"IEND", b""))
 
 
+def read_png(path):
+    """8-bit non-interlaced PNG (gray, RGB, RGBA; filters 0-4) -> uint8 [H, W, 3]."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"{path}: not a PNG")
+    pos, idat, ihdr = 8, [], None
+    while pos < len(data):
+        n, tag = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if tag == b"IHDR":
+            ihdr = struct.unpack(">IIBBBBB", body)
+        elif tag == b"IDAT":
+            idat.append(body)
+        pos += 12 + n
+    w, h, depth, ctype, _, _, interlace = ihdr
+    ch = {0: 1, 2: 3, 4: 2, 6: 4}.get(ctype)
+    if depth != 8 or ch is None or interlace:
+        raise ValueError(f"{path}: only 8-bit non-interlaced gray/RGB/RGBA PNGs")
+    raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8).reshape(h, 1 + w * ch)
+    out = np.zeros((h, w * ch), np.int32)
+    for r in range(h):
+        ft, line = raw[r, 0], raw[r, 1:].astype(np.int32)
+        prev = out[r - 1] if r else np.zeros(w * ch, np.int32)
+        if ft == 0:
+            cur = line
+        elif ft == 2:  # Up
+            cur = (line + prev) & 255
+        elif ft == 1:  # Sub: a running sum along the row, per channel
+            cur = (np.cumsum(line.reshape(w, ch), axis=0) & 255).reshape(-1)
+        elif ft in (3, 4):  # Average, Paeth: sequential along the row, vectorised over channels
+            L, P = line.reshape(w, ch), prev.reshape(w, ch)
+            cur2 = np.zeros((w, ch), np.int32)
+            a = np.zeros(ch, np.int32)
+            c = np.zeros(ch, np.int32)
+            for x in range(w):
+                b = P[x]
+                if ft == 3:
+                    pr = (a + b) >> 1
+                else:
+                    p_ = a + b - c
+                    pa, pb, pc = np.abs(p_ - a), np.abs(p_ - b), np.abs(p_ - c)
+                    pr = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+                a = (L[x] + pr) & 255
+                cur2[x] = a
+                c = b
+            cur = cur2.reshape(-1)
+        else:
+            raise ValueError(f"{path}: bad filter {ft}")
+        out[r] = cur
+    img = out.astype(np.uint8).reshape(h, w, ch)
+    if ch in (1, 2):
+        img = np.repeat(img[:, :, :1], 3, axis=2)
+    return np.ascontiguousarray(img[:, :, :3])
+
+
 def to_uint8(x):
     """[3, H, W] in [-1, 1] -> uint8 [H, W, 3], truncated as sd3.5 / the C engine do."""
     u = ((x.float().clamp(-1, 1) + 1) / 2 * 255).to(torch.uint8)

@@ -49,9 +49,9 @@ def lr_at(step, lr, warmup):
 # ---------------------------------------------------------------------------------------------
 
 def cmd_vocab(a):
-    if a.words:  # `dit scene --vocab` output: one word a line
+    if a.words:  # `dit scene --vocab` output: one word a line (normalised: "," gives no word)
         with open(a.words) as f:
-            words = {w.strip().lower() for w in f if w.strip()}
+            words = {w for line in f for w in M.normalize_words(line)}
     else:
         words = C.Dataset(a.data, a.image_size).words()
     vocab = M.make_vocab(words)

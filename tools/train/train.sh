@@ -49,9 +49,15 @@ if [ ! -f "$DATA.rgb" ] || [ ! -f "$DATA.jsonl" ]; then
   if [ "$FAKE_DATA" = 1 ]; then
     say "fake dataset ($COUNT images) -> $DATA"
     $PY tools/train/fake_data.py --out "$DATA" --count "$COUNT" --size "$SIZE" --seed "$SEED"
-  else
+  elif "$DIT" scene --help 2>&1 | grep -q -- --dataset; then
     say "dataset ($COUNT images) -> $DATA"
     "$DIT" scene --dataset "$DATA" --count "$COUNT" --size "$SIZE" --split train --seed "$SEED"
+  else  # a generator without --dataset: PNG + JSON scenes, converted
+    say "dataset ($COUNT images, through PNG files) -> $DATA"
+    rm -rf "$DATA.scenes" && mkdir -p "$DATA.scenes"
+    "$DIT" scene --out "$DATA.scenes" --count "$COUNT" --size "$SIZE" --split train --seed "$SEED"
+    $PY tools/train/scene_to_dataset.py --scenes "$DATA.scenes" --out "$DATA" --size "$SIZE"
+    rm -rf "$DATA.scenes"
   fi
 else say "dataset $DATA: there"; fi
 
