@@ -7,6 +7,7 @@ into the training dataset format (PREFIX.rgb: N x H x W x 3 uint8, PREFIX.jsonl:
 import argparse
 import glob
 import json
+import multiprocessing
 import os
 import sys
 
@@ -19,13 +20,14 @@ def main(argv=None):
     p.add_argument("--scenes", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--size", type=int, default=128)
+    p.add_argument("--jobs", type=int, default=2, help="PNG decoding processes")
     a = p.parse_args(argv)
     pngs = sorted(glob.glob(os.path.join(a.scenes, "[0-9]*.png")))
     if not pngs:
         raise SystemExit(f"{a.scenes}: no NNNNN.png scenes")
-    with open(a.out + ".rgb.tmp", "wb") as f_rgb, open(a.out + ".jsonl.tmp", "w") as f_js:
-        for i, png in enumerate(pngs):
-            img = C.read_png(png)
+    with open(a.out + ".rgb.tmp", "wb") as f_rgb, open(a.out + ".jsonl.tmp", "w") as f_js, \
+            multiprocessing.Pool(a.jobs) as pool:
+        for i, (png, img) in enumerate(zip(pngs, pool.imap(C.read_png, pngs, chunksize=16))):
             if img.shape != (a.size, a.size, 3):
                 raise SystemExit(f"{png}: {img.shape[1]}x{img.shape[0]}, expected {a.size}x{a.size}")
             with open(png[:-4] + ".json") as f:
