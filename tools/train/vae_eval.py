@@ -37,17 +37,27 @@ def find_key(obj, key):
     return None
 
 
+TALLIES = ("object", "shape", "colour", "size", "fill", "count", "relation", "occlusion")
+
+
 def score(dit_bin, png, prompt):
-    """-> 1/0 (all correct or not), or None when `dit score` is not available or says nothing usable."""
+    """-> {"all_correct": 0/1, "<tally>": (ok, n), ...}, or None when `dit score` is not available or
+    says nothing usable."""
     try:
         r = subprocess.run([dit_bin, "score", png, "-p", prompt, "--json"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
+        js = json.loads(r.stdout)
+    except (OSError, subprocess.TimeoutExpired, ValueError):
         return None
-    try:
-        v = find_key(json.loads(r.stdout), "all_correct")
-    except ValueError:
+    v = find_key(js, "all_correct")
+    if v is None:
         return None
-    return None if v is None else int(bool(v))
+    out = {"all_correct": int(bool(v))}
+    sc = find_key(js, "score") or {}
+    for k in TALLIES:
+        t = sc.get(k) if isinstance(sc, dict) else None
+        if isinstance(t, dict) and "ok" in t and "n" in t:
+            out[k] = (t["ok"], t["n"])
+    return out
 
 
 @torch.no_grad()
@@ -96,11 +106,17 @@ def main(argv=None):
     print(f"{len(idx)} images: reconstruction PSNR {psnr:.2f} dB (8-bit, truncated) -> {out}")
     for name in ("orig", "recon"):
         t = tallies[name]
-        if t:
-            print(f"checker all-correct on {name}: {sum(t)}/{len(t)} = {sum(t) / len(t):.3f}")
-        else:
+        if not t:
             print(f"checker: no scores for {name} ({a.dit} score not available?)")
-
+            continue
+        n_ok = sum(x["all_correct"] for x in t)
+        parts = []
+        for k in TALLIES:
+            ok = sum(x[k][0] for x in t if k in x)
+            n = sum(x[k][1] for x in t if k in x)
+            if n:
+                parts.append(f"{k} {ok / n:.3f}")
+        print(f"checker on {name}: all-correct {n_ok}/{len(t)} = {n_ok / len(t):.3f}; " + ", ".join(parts))
 
 if __name__ == "__main__":
     main()
