@@ -79,7 +79,7 @@ def main(argv=None):
         params = list(dit.parameters()) + list(text.parameters())
         opt = torch.optim.AdamW(params, lr=1e-4)
         ema = C.EMA([dit, text], 0.999)
-        s_lat = S // 8
+        s_lat = S // 2 ** (len(cfg["vae_ch_mult"]) - 1)
         x0 = torch.randn(a.dit_batch, cfg["vae_z"], s_lat, s_lat, device=dev)
         ids = torch.randint(0, V, (a.dit_batch, cfg["text_n_pos"]), device=dev)
 

@@ -26,12 +26,14 @@ PREFIX_VAE = "first_stage_model."
 # The default geometry (tools/train/README.md explains the choice and the byte count).
 DEFAULT_CONFIG = {
     "image_size": 128,
-    # VAE: 4 levels (scale 8), channels multiples of 32 (GroupNorm 32 groups)
-    "vae_ch": 32, "vae_ch_mult": [1, 2, 2, 2], "vae_res_blocks": 1, "vae_z": 16,
+    # VAE: 3 levels (scale 4), z 8, channels multiples of 32 (GroupNorm 32 groups). Measured against
+    # scale 8 / z 16 at the same training time: 28.2 vs 24.9 dB, checker 0.977 vs 0.513 (README)
+    "vae_ch": 32, "vae_ch_mult": [1, 2, 2], "vae_res_blocks": 1, "vae_z": 8,
     # text encoder
     "text_width": 128, "text_layers": 4, "text_heads": 2, "text_mlp": 512, "text_n_pos": 32,
-    # MM-DiT: heads = hidden / 64 (the C loader's SD3 rule)
-    "dit_hidden": 192, "dit_depth": 4, "dit_patch": 2, "dit_pos_max": 16, "dit_mlp_ratio": 4,
+    # MM-DiT: heads = hidden / 64 (the C loader's SD3 rule); patch 4 on the scale-4 latent gives the
+    # 8 x 8 = 64 image tokens of a 128 x 128 image; pos_embed 16 x 16 covers 256 x 256
+    "dit_hidden": 192, "dit_depth": 4, "dit_patch": 4, "dit_pos_max": 16, "dit_mlp_ratio": 4,
 }
 
 
@@ -323,7 +325,7 @@ class _PatchEmbed(nn.Module):
 
 
 class MMDiT(nn.Module):
-    def __init__(self, in_ch=16, hidden=192, depth=4, patch=2, pos_max=16, ctx_dim=128, adm_dim=128, mlp_ratio=4):
+    def __init__(self, in_ch=8, hidden=192, depth=4, patch=4, pos_max=16, ctx_dim=128, adm_dim=128, mlp_ratio=4):
         super().__init__()
         assert hidden % 64 == 0, "the C loader takes heads = hidden / 64 for SD3"
         self.in_ch, self.hidden, self.patch, self.pos_max = in_ch, hidden, patch, pos_max
@@ -544,7 +546,7 @@ class _Decoder(nn.Module):
 class AutoencoderKL(nn.Module):
     """Images in [-1, 1]; encode -> moments [B, 2z, H/s, W/s] (mean ++ logvar); decode raw latents."""
 
-    def __init__(self, ch=32, ch_mult=(1, 2, 2, 2), num_res_blocks=1, z=16):
+    def __init__(self, ch=32, ch_mult=(1, 2, 2), num_res_blocks=1, z=8):
         super().__init__()
         for m in ch_mult:
             assert (ch * m) % 32 == 0, "GroupNorm with 32 groups needs channels that are multiples of 32"
