@@ -184,7 +184,7 @@ def dit_case(ms, rel_file, sha, clip_ref):
     text, dit, _ = ms.m[torch.float64]
     g = torch.Generator().manual_seed(7)
     B, Cz = 2, ms.dit_cfg["in_ch"]
-    h, w = 16, 12  # 128 x 96 pixels: a non-square latent catches H/W transposes; crop top 4, left 5 of pos 16
+    h, w = 16, 12  # a non-square latent catches H/W transposes; config.crop gives the pos_embed window
     x = torch.randn(B, Cz, h, w, generator=g).float()
     sigma = torch.tensor([0.73, 0.21], dtype=torch.float32)
     t = (1000 * sigma).float()

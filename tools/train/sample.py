@@ -37,6 +37,7 @@ def main(argv=None):
     p.add_argument("--cfg-scale", dest="cfg_scale", type=float)
     p.add_argument("--shift", type=float)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--score", metavar="DIT", help="score each image with `DIT score` (the checker) and print the tallies")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     ms = G.Models(a.weights, dtypes=(torch.float32,))
@@ -60,6 +61,14 @@ def main(argv=None):
             C.write_png(os.path.join(a.out, name), C.to_uint8(img[i]))
             f.write(f"{name}\t{pr}\n")
     print(f"{len(prompts)} images ({steps} steps, cfg {cfg}, shift {shift}) -> {a.out}")
+    if a.score:
+        import vae_eval as V
+        res = [V.score(a.score, os.path.join(a.out, f"{i:03d}.png"), pr) for i, pr in enumerate(prompts)]
+        res = [r for r in res if r]
+        if res:
+            print(f"checker on the samples: all-correct {sum(r['all_correct'] for r in res)}/{len(res)}; " + ", ".join(
+                f"{k} {sum(r[k][0] for r in res if k in r)}/{sum(r[k][1] for r in res if k in r)}"
+                for k in V.TALLIES if sum(r[k][1] for r in res if k in r)))
 
 
 if __name__ == "__main__":

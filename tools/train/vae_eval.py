@@ -67,7 +67,7 @@ def main(argv=None):
     p.add_argument("--weights")
     p.add_argument("--vae", help="VAE run folder (instead of --weights)")
     p.add_argument("--count", type=int, default=200)
-    p.add_argument("--first", type=int, default=0, help="first image index")
+    p.add_argument("--first", type=int, default=0, help="first image index (-1: the last --count images)")
     p.add_argument("--out", help="keep the PNGs here (default: a temporary folder)")
     p.add_argument("--dit", default="build/dit")
     p.add_argument("--threads", type=int, default=2)
@@ -79,7 +79,10 @@ def main(argv=None):
     else:
         vae = G.Models(a.weights or "weights/default.safetensors", dtypes=(torch.float32,)).m[torch.float32][2]
     data = C.Dataset(a.data, a.image_size)
-    idx = np.arange(a.first, min(a.first + a.count, len(data)))
+    first = max(0, len(data) - a.count) if a.first < 0 else a.first
+    idx = np.arange(first, min(first + a.count, len(data)))
+    if not len(idx):
+        raise SystemExit(f"{a.data}: no images from index {first}")
     out = a.out or tempfile.mkdtemp(prefix="vae_eval_")
     os.makedirs(out, exist_ok=True)
     se, n_px = 0.0, 0
