@@ -25,9 +25,9 @@ SEED=${SEED:-0}
 DEVICE=${DEVICE:-cpu}                # cpu or cuda
 THREADS=${THREADS:-2}                # torch CPU threads (0 = torch's default)
 BF16=${BF16:-1}                      # bf16 autocast for training (5x faster DiT steps on this CPU)
-VAE_STEPS=${VAE_STEPS:-15000}        # total VAE optimizer steps (batch VAE_BATCH of 64px crops)
+VAE_STEPS=${VAE_STEPS:-20000}        # total VAE optimizer steps (batch VAE_BATCH of 64px crops)
 VAE_BATCH=${VAE_BATCH:-8}
-VAE_MINUTES=${VAE_MINUTES:-60}       # budget of this run for the VAE
+VAE_MINUTES=${VAE_MINUTES:-75}       # budget of this run for the VAE
 DIT_STEPS=${DIT_STEPS:-300000}       # total DiT optimizer steps (batch DIT_BATCH)
 DIT_BATCH=${DIT_BATCH:-32}
 DIT_MINUTES=${DIT_MINUTES:-240}      # budget of this run for the DiT
@@ -107,6 +107,13 @@ for c in clip dit vae; do
   else cat "$RUN/check_$c.txt"; say "dit check $CASES/$c: FAIL"; exit 1; fi
 done
 
-# 9. preview samples (PyTorch, the exported weights)
-$PY tools/train/sample.py --weights "$WEIGHTS" --out "$RUN/samples" --threads "$THREADS"
+# 9. preview samples (PyTorch, the exported weights); with the checker (dit score): their scores, and
+# the VAE's reconstructions of the last 200 training images scored against the originals
+if "$DIT" score --help >/dev/null 2>&1; then
+  $PY tools/train/sample.py --weights "$WEIGHTS" --out "$RUN/samples" --threads "$THREADS" --score "$DIT"
+  $PY tools/train/vae_eval.py --data "$DATA" --image-size "$SIZE" --weights "$WEIGHTS" --first -1 --count 200 \
+    --out "$RUN/vae_eval" --dit "$DIT" --threads "$THREADS"
+else
+  $PY tools/train/sample.py --weights "$WEIGHTS" --out "$RUN/samples" --threads "$THREADS"
+fi
 say "done"
