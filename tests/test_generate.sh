@@ -191,6 +191,28 @@ else
   bad "flux generate"
 fi
 
+# ---- the embedded model's layout: SD3 + one CLIP with its word vocabulary + KL VAE in one file, the
+# generation defaults and the latent normalisation in its metadata (tests/ref/words_model.py)
+"$DIT" synth sd3.5-large --depth 2 --hidden 128 --ctx 32 --vec 32 --pos 16 -o "$tmp/w_dit.safetensors" >/dev/null &&
+  python3 tests/ref/words_model.py "$tmp/words.safetensors" "$tmp/w_dit.safetensors" "$G/vae/ae_tiny/model.safetensors" ||
+  bad "words model fixture"
+if "$DIT" generate -m "$tmp/words.safetensors" -p "A red circle, left of a blue square" -s 3 -o "$out/w.png" 2>"$tmp/err"; then
+  "$DIT" inspect "$out/w.png" >"$tmp/wmeta"
+  grep -q "PNG 32x48" "$tmp/wmeta" && grep -qF "Steps: 3, Sampler: Heun, Schedule type: SD3, CFG scale: 3, Shift: 2," "$tmp/wmeta" &&
+    ! grep -q "warning" "$tmp/err" && ok "words model: defaults from its metadata (32x48, 3 heun steps, cfg 3, shift 2)" ||
+    { bad "words model metadata defaults"; cat "$tmp/wmeta" "$tmp/err"; }
+  gen --from "$out/w.png" -o "$out/w2.png" && cmp -s "$out/w.png" "$out/w2.png" && ok "words model --from" || bad "words model --from"
+  gen -m "$tmp/words.safetensors" -p "a red circle left of a blue square" -s 3 -o "$out/w3.png" &&
+    [ "$(maxdiff "$out/w.png" "$out/w3.png")" = 0 ] && ok "words model: case and punctuation do not matter" || bad "words normalisation"
+  "$DIT" generate -m "$tmp/words.safetensors" -p "a green circle" -s 3 -o "$out/w4.png" 2>"$tmp/err" &&
+    grep -qF 'warning: 1 word of the prompt is not in the model'"'"'s vocabulary ("green")' "$tmp/err" &&
+    ok "words model: unknown words are named" || { bad "unknown word warning"; cat "$tmp/err"; }
+  "$DIT" vae info "kl:$tmp/words.safetensors" | grep -qF "(raw - 0.1) * 0.5" && ok "VAE normalisation from the file's metadata" ||
+    bad "vae metadata factors"
+else
+  bad "words model generate"; cat "$tmp/err"
+fi
+
 # ---- the noise generators: torch CPU (default) and torch CUDA's Philox
 gen -m "$sd3" -p "a cat" -W 32 -H 32 --steps 2 -s 5 --rng cuda -o "$out/nv.png" && gen -m "$sd3" -p "a cat" -W 32 -H 32 --steps 2 -s 5 -o "$out/cpu.png" &&
   "$DIT" inspect "$out/nv.png" | grep -q "RNG: NV" && [ "$(maxdiff "$out/nv.png" "$out/cpu.png")" -gt 8 ] &&

@@ -35,6 +35,7 @@
 #include "sampler/schedule.h"
 #include "text/cond.h"
 #include "text/prompt.h"
+#include "text/word.h"
 #include "tools/cli.h"
 #include "vae/vae.h"
 
@@ -43,6 +44,7 @@
 #define MAX_BATCH 10000
 #define SD3_T5_ROWS 256 /* T5 ids of an SD3 prompt: 226 code points at most, one piece or more each */
 #define META_KEY "dit"  /* the PNG text chunk holding the JSON settings */
+#define WORDS_PREFIX "text_encoders.clip.transformer." /* the embedded model's CLIP (dit.text = clip-words) */
 
 /* ---- settings --------------------------------------------------------------------------------- */
 
@@ -419,6 +421,8 @@ static void copy_path(char *dst, size_t cap, const char *src)
  * Returns 0, 1 (runtime) or 2 (usage), printed. */
 static int find_components(const settings *s, const dit_config *c, components *k)
 {
+    const dit_config none = { .family = DIT_DIT };
+    if (!c) c = &none; /* only the VAE to find (the embedded model's text is handled by the caller) */
     dit_err e = { 0 };
     const char *dir = NULL;
     char model_dir[PATH_MAX];
@@ -525,6 +529,7 @@ typedef struct {
     const char *schedule;    /* how the sigmas were made, for the metadata */
     sampler_kind sk;
     rng_kind rng_kind;
+    int words;               /* the embedded model: one CLIP with its word vocabulary, in the file (text/word.h) */
     ddpm_schedule *ddpm;     /* DiT */
     uint64_t seed;
     char hash[16];
@@ -602,6 +607,65 @@ static void gen_free(gen *g)
 }
 
 /* Text conditioning for the prompt and (with CFG) the negative prompt; every encoder freed after. */
+/* The embedded model: its word vocabulary and CLIP, both in the model file (text/word.h). */
+static int encode_words(gen *g)
+{
+    const settings *s = &g->s;
+    dit_err e = { 0 };
+    word_tok *wt = NULL;
+    clip_model *cl = NULL;
+    clip_state *cs = NULL;
+    int32_t *ids = NULL;
+    int rc = 1;
+    const double t0 = progress_now();
+    text_load_opts lo = text_load_defaults();
+    lo.prec = g->prec, lo.prefix = WORDS_PREFIX;
+    if (word_tok_open(&wt, g->k.weights, &e) || clip_load(&cl, g->k.weights, &lo, &e) || !(cs = clip_state_new(cl, &e))) {
+        fprintf(stderr, "dit generate: %s\n", e.msg);
+        goto done;
+    }
+    const clip_config *cc = clip_model_config(cl);
+    if (word_tok_size(wt) != cc->vocab) {
+        fprintf(stderr, "dit generate: %s: text.vocab has %d words for %d token embeddings\n", g->k.weights,
+                word_tok_size(wt), cc->vocab);
+        goto done;
+    }
+    phase_add(&g->ph, "load", progress_now() - t0);
+    const double t1 = progress_now();
+    const int n = cc->n_pos, D = cc->hidden;
+    ids = malloc(sizeof(int32_t) * n);
+    for (int i = 0; ids && i < g->n_conds; i++) {
+        const char *text = i == 0 ? (s->prompt ? s->prompt : "") : (s->negative ? s->negative : "");
+        char unk[WORD_TOK_MAX_WORD + 1];
+        int n_unk = 0;
+        g->ctx[i] = malloc(sizeof(float) * (size_t)n * D);
+        g->pooled[i] = malloc(sizeof(float) * (size_t)D);
+        if (!g->ctx[i] || !g->pooled[i]) break;
+        if (word_tok_encode(wt, text, ids, n, &n_unk, unk, sizeof unk, &e) ||
+            text_words_condition(cl, cs, ids, n, g->ctx[i], g->pooled[i], &e)) {
+            fprintf(stderr, "dit generate: %s\n", e.msg);
+            goto done;
+        }
+        if (n_unk)
+            fprintf(stderr, "dit generate: warning: %d word%s of the %s %s not in the model's vocabulary (\"%s\"%s)\n",
+                    n_unk, n_unk > 1 ? "s" : "", i ? "negative prompt" : "prompt", n_unk > 1 ? "are" : "is", unk,
+                    n_unk > 1 ? ", ..." : "");
+        g->n_ctx[i] = n;
+    }
+    if (!ids || !g->ctx[g->n_conds - 1] || !g->pooled[g->n_conds - 1]) {
+        fprintf(stderr, "dit generate: out of memory for the text conditioning\n");
+        goto done;
+    }
+    phase_add(&g->ph, "text encode", progress_now() - t1);
+    rc = 0;
+done:
+    free(ids);
+    clip_state_free(cs);
+    clip_free(cl);
+    word_tok_close(wt);
+    return rc;
+}
+
 static int encode_text(gen *g)
 {
     const settings *s = &g->s;
@@ -762,7 +826,7 @@ static cJSON *settings_json(const gen *g, uint64_t seed)
     cJSON_AddStringToObject(j, "model_hash_kind", g->hash_full ? "sha256 of the file, 10 hex (AutoV2)"
                                                                : "sha256 of 64 KiB at 1 MiB, 8 hex (A1111 legacy)");
     const struct { const char *key, *path; } comp[] = {
-        { "clip_l", g->k.clip_l.path }, { "clip_g", g->k.clip_g.path }, { "t5xxl", g->k.t5.path },
+        { "clip_l", g->words ? "" : g->k.clip_l.path }, { "clip_g", g->k.clip_g.path }, { "t5xxl", g->k.t5.path },
         { "vae", g->k.vae }, { "tokenizers", g->s.tokenizers },
     };
     for (size_t i = 0; i < sizeof comp / sizeof comp[0]; i++)
@@ -952,6 +1016,8 @@ int cmd_generate(int argc, char **argv)
                     if (md[i].i && *md[i].i == UNSET_I && d >= 1 && d <= 32768) *md[i].i = (int)d;
                 }
             }
+            const char *txt = st_set_meta_get(set, "dit.text");
+            g.words = txt && !strcmp(txt, "clip-words");
             st_set_close(set);
         }
     }
@@ -1037,9 +1103,20 @@ int cmd_generate(int argc, char **argv)
     }
 
     /* components, then the VAE: its latent must be the model's */
-    if ((rc = find_components(s, &g.c, &g.k))) goto out;
+    if ((rc = find_components(s, g.words ? NULL : &g.c, &g.k))) goto out;
     rc = 2;
-    if (text_model) {
+    if (g.words) { /* the text encoder and its vocabulary are inside the model file */
+        copy_path(g.k.clip_l.path, sizeof g.k.clip_l.path, g.k.weights);
+        g.k.clip_l.prefix = WORDS_PREFIX;
+        const int d = part_dim(&g.k.clip_l, "text_model.final_layer_norm.weight", 0, &e);
+        if (d < 1 || d != g.c.ctx_dim || d != g.c.vec_dim) {
+            fprintf(stderr, "dit generate: %s: %s\n", g.k.weights,
+                    d == -2 ? e.msg : "dit.text is clip-words but its CLIP (text_encoders.clip.transformer.) is missing or "
+                                      "does not fit the model's context and pooled widths");
+            rc = d == -2 ? 1 : 2;
+            goto out;
+        }
+    } else if (text_model) {
         const char *missing = !g.k.clip_l.path[0] ? "a CLIP-L text encoder (--clip-l)"
                               : g.c.family == DIT_SD3 && !g.k.clip_g.path[0] ? "a CLIP-G text encoder (--clip-g)"
                               : g.c.family == DIT_FLUX && !g.k.t5.path[0] ? "a T5-XXL text encoder (--t5xxl)"
@@ -1204,7 +1281,7 @@ int cmd_generate(int argc, char **argv)
 
     /* the heavy work */
     rc = 1;
-    if (text_model && encode_text(&g)) goto out;
+    if (g.words ? encode_words(&g) : text_model && encode_text(&g)) goto out;
     if (sample_and_save(&g)) goto out;
     if (!s->quiet) phase_summary(&g.ph, stderr);
     rc = 0;
