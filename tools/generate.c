@@ -563,6 +563,29 @@ static int part_dim(const part *p, const char *key, int dim, dit_err *e)
     return v;
 }
 
+/* Parameters of a text encoder part (tensors under its prefix), from the headers. */
+static double part_params(const part *p)
+{
+    if (!p->path[0]) return 0;
+    char file[PATH_MAX + 40];
+    copy_path(file, sizeof file, p->path);
+    if (is_dir(p->path)) {
+        snprintf(file, sizeof file, "%s/model.safetensors", p->path);
+        if (!exists(file)) snprintf(file, sizeof file, "%s/model.safetensors.index.json", p->path);
+    }
+    st_set *set = NULL;
+    dit_err e = { 0 };
+    if (st_set_open(&set, file, &e)) return 0;
+    const size_t n = p->prefix ? strlen(p->prefix) : 0;
+    double params = 0;
+    for (int i = 0; i < st_set_count(set); i++) {
+        const st_tensor *t = st_set_at(set, i);
+        if (!n || !strncmp(t->name, p->prefix, n)) params += (double)t->numel;
+    }
+    st_set_close(set);
+    return params;
+}
+
 /* The encoders' widths against the model's context and pooled widths (text/cond.h). */
 static int check_text_widths(const gen *g)
 {
@@ -1243,6 +1266,14 @@ int cmd_generate(int argc, char **argv)
         const int max_ctx = g.c.family == DIT_SD3 ? TEXT_CLIP_TOKENS + SD3_T5_ROWS : g.c.guidance_embed ? 512 : 256;
         const size_t need = dit_memory_estimate(&g.c, g.prec, g.lh, g.lw, text_model ? max_ctx : 0);
         vae_tiling t;
+        /* the text phase runs alone (its encoders are freed before the model loads) */
+        const double text_need = (part_params(&g.k.clip_l) + part_params(&g.k.clip_g) + part_params(&g.k.t5)) *
+                                 (g.prec == OPS_BF16 ? 2 : 4);
+        if (text_need >= (double)budget) {
+            fprintf(stderr, "dit generate: the text encoders need about %.1f MiB; --max-memory is %.1f MiB\n",
+                    text_need / 1048576.0, budget / 1048576.0);
+            goto out;
+        }
         if (need >= budget) {
             fprintf(stderr, "dit generate: %dx%d needs about %.1f MiB for %s and its activations; --max-memory is %.1f MiB\n",
                     s->width, s->height, need / 1048576.0, g.c.variant, budget / 1048576.0);
