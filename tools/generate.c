@@ -38,6 +38,7 @@
 #include "text/prompt.h"
 #include "text/word.h"
 #include "tools/cli.h"
+#include "tools/gen.h"
 #include "vae/vae.h"
 
 #define UNSET_I INT_MIN
@@ -48,7 +49,7 @@
 #define WORDS_PREFIX "text_encoders.clip.transformer." /* the embedded model's CLIP (dit.text = clip-words) */
 #define WORDS_MAX_POS 1024
 
-enum { GEN_NEED_PROMPT = 1, GEN_CHECK_OUTPUT = 2 }; /* gen_prepare flags */
+
 
 /* ---- settings --------------------------------------------------------------------------------- */
 
@@ -543,8 +544,9 @@ typedef struct {
     t5_state *ts;
 } text_set;
 
-typedef struct {
+struct gen {
     settings s;
+    cJSON *from_doc;         /* --from's settings (owns strings s points to) */
     components k;
     dit_config c;
     const family_defaults *fd;
@@ -576,7 +578,7 @@ typedef struct {
     float guidance_value;
     phase_timer ph;
     progress bar;
-} gen;
+};
 
 /* One dimension of tensor key of a text encoder part, read from the file headers only (-1 when the
  * tensor is not there): the widths the model must agree with, known before anything loads. */
@@ -659,14 +661,17 @@ static int check_text_widths(const gen *g)
 static void text_free(gen *g);
 static void model_free(gen *g);
 
-static void gen_free(gen *g)
+void gen_free(gen *g)
 {
+    if (!g) return;
     text_free(g);
     model_free(g);
+    cJSON_Delete(g->from_doc);
     free(g->sigmas);
     free(g->ddpm);
     for (int i = 0; i < 2; i++) free(g->ctx[i]), free(g->pooled[i]);
     vae_free(g->v);
+    free(g);
 }
 
 /* Text conditioning for the prompt and (with CFG) the negative prompt; every encoder freed after. */
@@ -1018,12 +1023,12 @@ static int save_png(const gen *g, const image *im, const char *path, uint64_t se
 /* Everything before the heavy work: flags, --from, the model's family and metadata defaults,
  * components, VAE, sizes, schedule, output path, memory budget, threads, seed, hash. g->s.cmd names
  * the command in messages. Returns 0, -1 (--help printed), 1 or 2 (printed). */
-static int gen_prepare(gen *g, int argc, char **argv, unsigned flags, cJSON **from_doc)
+int gen_prepare(gen *g, int argc, char **argv, unsigned flags)
 {
     settings *s = &g->s;
     int rc = parse_args(argc, argv, s);
     if (rc) return rc;
-    if (s->from && (rc = settings_from_png(s->from, s, from_doc))) goto out;
+    if (s->from && (rc = settings_from_png(s->from, s, &g->from_doc))) goto out;
     rc = 2;
     dit_err e = { 0 };
 
@@ -1339,42 +1344,94 @@ out:
     return rc;
 }
 
+gen *gen_new(const char *cmd)
+{
+    gen *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->s = settings_unset();
+    g->s.cmd = cmd;
+    return g;
+}
+
+int gen_text_load(gen *g)
+{
+    return g->c.family == DIT_SD3 || g->c.family == DIT_FLUX ? text_load(g) : 0;
+}
+
+int gen_encode(gen *g, const char *prompt)
+{
+    if (prompt) g->s.prompt = prompt;
+    return g->c.family == DIT_SD3 || g->c.family == DIT_FLUX ? text_encode(g) : 0;
+}
+
+void gen_text_free(gen *g)
+{
+    text_free(g);
+}
+
+int gen_model_load(gen *g)
+{
+    return model_load(g);
+}
+
+int gen_sample(gen *g, uint64_t seed, image *im)
+{
+    return sample_one(g, seed, im);
+}
+
+int gen_save(const gen *g, const image *im, const char *path, uint64_t seed)
+{
+    return save_png(g, im, path, seed);
+}
+
+uint64_t gen_seed(const gen *g)
+{
+    return g->seed;
+}
+
+int gen_quiet(const gen *g)
+{
+    return g->s.quiet;
+}
+
+void gen_summary(const gen *g)
+{
+    if (!g->s.quiet) phase_summary(&g->ph, stderr);
+}
+
 int cmd_generate(int argc, char **argv)
 {
-    gen g;
-    memset(&g, 0, sizeof g);
-    g.s = settings_unset();
-    settings *s = &g.s;
-    cJSON *from_doc = NULL;
-    int rc = gen_prepare(&g, argc, argv, GEN_NEED_PROMPT | GEN_CHECK_OUTPUT, &from_doc);
+    gen *g = gen_new("dit generate");
+    if (!g) {
+        fprintf(stderr, "dit generate: out of memory\n");
+        return 1;
+    }
+    const settings *s = &g->s;
+    int rc = gen_prepare(g, argc, argv, GEN_NEED_PROMPT | GEN_CHECK_OUTPUT);
     if (rc) {
-        gen_free(&g);
-        cJSON_Delete(from_doc);
+        gen_free(g);
         return rc < 0 ? 0 : rc;
     }
-    /* the heavy work */
     rc = 1;
-    if (g.c.family == DIT_SD3 || g.c.family == DIT_FLUX) { /* encoders loaded, run and freed before the model loads */
-        if (text_load(&g) || text_encode(&g)) goto out;
-        text_free(&g);
-    }
-    if (model_load(&g)) goto out;
+    /* the text encoders are loaded, run and freed before the model loads */
+    if (gen_text_load(g) || gen_encode(g, NULL)) goto out;
+    gen_text_free(g);
+    if (gen_model_load(g)) goto out;
     for (int b = 0; b < s->batch; b++) {
-        const uint64_t seed = g.seed + (uint64_t)b;
+        const uint64_t seed = g->seed + (uint64_t)b;
         char *path = output_name(s->out, b + 1, s->batch);
         if (!path) goto out;
         if (!s->quiet && s->batch > 1) fprintf(stderr, "image %d/%d, seed %llu\n", b + 1, s->batch, (unsigned long long)seed);
         image im = { 0 };
-        const int bad = sample_one(&g, seed, &im) || save_png(&g, &im, path, seed);
+        const int bad = gen_sample(g, seed, &im) || gen_save(g, &im, path, seed);
         img_free(&im);
         if (!bad && !s->quiet) fprintf(stderr, "wrote %s\n", path);
         free(path);
         if (bad) goto out;
     }
-    if (!s->quiet) phase_summary(&g.ph, stderr);
+    gen_summary(g);
     rc = 0;
 out:
-    gen_free(&g);
-    cJSON_Delete(from_doc);
+    gen_free(g);
     return rc;
 }
