@@ -66,9 +66,9 @@ $(BUILD)/dit: $(TOOL_OBJ) $(BUILD)/libdit.a
 $(ASAN_DIR)/dit: $(ASAN_TOOL_OBJ) $(ASAN_DIR)/libdit.a
 	$(CC) $(SANITIZE) $(ASAN_TOOL_OBJ) $(ASAN_DIR)/libdit.a $(LIBS) -o $@
 
-# Library code that lives in tools/ (the scene generator): the dit binary links it
+# Library code that lives in tools/ (the scene generator and the checker): the dit binary links it
 # with the other tools, test programs through this archive.
-TOOL_LIB_SRC      := tools/scene.c tools/caption.c
+TOOL_LIB_SRC      := tools/scene.c tools/caption.c tools/checker.c
 ASAN_TOOL_LIB_OBJ := $(TOOL_LIB_SRC:%.c=$(ASAN_DIR)/obj/%.o)
 $(ASAN_DIR)/libdittools.a: $(ASAN_TOOL_LIB_OBJ)
 	@rm -f $@
