@@ -18,6 +18,8 @@ static const subcommand COMMANDS[] = {
     { "synth", cmd_synth, "PRESET -o FILE: a random-weight model at a released geometry (for benchmarks)" },
     { "tokenize", cmd_tokenize, "--tokenizer PATH TEXT: the CLIP or T5 token ids of a prompt (raw, SD3, FLUX)" },
     { "vae", cmd_vae, "encode IMAGE | decode LATENT | info SPEC | synth: images <-> latents through a VAE" },
+    { "scene", cmd_scene, "[--count N --size W --split train|heldout --out DIR]: shape scenes, truth, captions" },
+    { "score", cmd_score, "IMAGE -p PROMPT [--json]: the shapes in an image and its score against a caption" },
     { "bench", cmd_bench, "kernel throughput vs the bf16 peak; --model FILE: one forward, seconds and utilisation" },
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
