@@ -77,6 +77,24 @@ if [ $rc = 0 ] && grep -q '"all_correct":[[:space:]]*true' "$tmp/json" && grep -
 else cat "$tmp/json"; bad "score --json"; fi
 expect "score without a prompt lists objects" 0 "" "$DIT" score "$tmp/s/00000.png"
 
+# ---- --dataset: the same scenes as the PNG files, in PREFIX.rgb + PREFIX.jsonl (read by Python here)
+if "$DIT" scene --dataset "$tmp/ds" --count 3 --seed 0 && [ "$(wc -l <"$tmp/ds.jsonl")" = 3 ] &&
+   [ "$(wc -c <"$tmp/ds.rgb")" = $((3 * 128 * 128 * 3)) ] && [ ! -e "$tmp/ds.rgb.tmp" ] &&
+   "$DIT" scene --count 3 --seed 0 --out "$tmp/ds_png" >/dev/null &&
+   python3 - "$tmp/ds" "$tmp/ds_png" <<'PYEOF'
+import json, sys
+pre, png = sys.argv[1], sys.argv[2]
+lines = [json.loads(l) for l in open(pre + '.jsonl')]
+for i, l in enumerate(lines):
+    truth = json.load(open('%s/%05d.json' % (png, i)))
+    assert l['index'] == i and l['captions'] == truth['captions'] and l['objects'] == truth['objects'], i
+rgb = open(pre + '.rgb', 'rb').read()
+assert len(set(rgb[:128 * 128 * 3])) > 2 and rgb[:49152] != rgb[49152:98304]
+PYEOF
+then ok "--dataset: rgb + jsonl, the scenes of --out"; else bad "--dataset"; fi
+expect "scene: --dataset in a missing folder" 1 "$tmp/none/d" "$DIT" scene --dataset "$tmp/none/d" --count 2
+[ ! -e "$tmp/none" ] && ok "--dataset failure leaves nothing" || bad "--dataset failure left files"
+
 # ---- errors
 expect "scene: bad --size" 2 "--size 20" "$DIT" scene --size 20 --out "$tmp/x"
 expect "scene: bad --split" 2 "--split test" "$DIT" scene --split test --out "$tmp/x"

@@ -17,6 +17,7 @@ int bench_text(const char *path, int n_tok, int reps);
 int cmd_tokenize(int argc, char **argv);
 int cmd_vae(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 /* tools/bench_vae.c: `dit bench --vae` (decoders at 1024x1024). */
 int bench_vae(int reps);
 /* tools/scene_cmd.c: the embedded model's dataset and its scorer */

@@ -12,6 +12,7 @@ typedef struct {
 
 static const subcommand COMMANDS[] = {
     { "generate", cmd_generate, "-p PROMPT [-m MODEL] -o OUT.png: text to image (see dit generate --help)" },
+    { "eval", cmd_eval, "PROMPTS.txt [--seeds N] [--json]: generate and score scene prompts (object accuracy)" },
     { "info", cmd_info, "version, build options, CPU features, threads, oneDNN and the matmul path" },
     { "inspect", cmd_inspect, "FILE.safetensors | model.safetensors.index.json: list tensors and metadata" },
     { "check", cmd_check, "CASE_DIR: run a golden case folder and compare with the reference (PASS/FAIL)" },

@@ -45,6 +45,8 @@ static void scene_usage(FILE *f)
             "  --size W[xH]      image size, each side %d..%d [128]\n"
             "  --split NAME      train or heldout [train]\n"
             "  --out DIR         output folder, created if missing (its parent must exist) [.]\n"
+            "  --dataset PREFIX  instead of PNG files: PREFIX.rgb (N x H x W x 3 bytes) and PREFIX.jsonl\n"
+            "                    (a line per scene: index, captions, objects, seed), for tools/train/\n"
             "  --no-aa           hard edges (no anti-aliasing)\n"
             "  --vocab           print every word the captions can use, one a line, and exit\n"
             "  --check           write nothing: read the N scenes back with the checker (dit score) and\n"
@@ -235,16 +237,79 @@ static int check_scenes(uint64_t seed, int count, const scene_opts *o)
     return 0;
 }
 
+/* --dataset PREFIX: the training set in two files, PREFIX.rgb (N x H x W x 3 bytes, rows top to
+ * bottom, RGB) and PREFIX.jsonl (a line per scene: {"index": i, "captions": [...], "objects": [...],
+ * "seed": "..."}), written to temporary names and renamed when complete. No PNG per scene: fast to
+ * make and to read (tools/train/). */
+static int write_dataset(const char *prefix, uint64_t seed, int count, const scene_opts *o)
+{
+    const size_t L = strlen(prefix);
+    char *rgb = malloc(L + 16), *jsl = malloc(L + 16), *rgb_tmp = malloc(L + 16), *jsl_tmp = malloc(L + 16);
+    if (!rgb || !jsl || !rgb_tmp || !jsl_tmp) {
+        free(rgb), free(jsl), free(rgb_tmp), free(jsl_tmp);
+        fprintf(stderr, "dit scene: out of memory\n");
+        return 1;
+    }
+    sprintf(rgb, "%s.rgb", prefix), sprintf(jsl, "%s.jsonl", prefix);
+    sprintf(rgb_tmp, "%s.rgb.tmp", prefix), sprintf(jsl_tmp, "%s.jsonl.tmp", prefix);
+    FILE *fr = fopen(rgb_tmp, "wb"), *fj = fr ? fopen(jsl_tmp, "w") : NULL;
+    int rc = 0;
+    if (!fr || !fj) {
+        fprintf(stderr, "dit scene: --dataset %s: cannot create %s: %s\n", prefix, fr ? jsl_tmp : rgb_tmp, strerror(errno));
+        rc = 1;
+    }
+    dit_err e = { 0 };
+    for (int i = 0; i < count && !rc; i++) {
+        scene s;
+        image im = { 0 };
+        if (scene_generate(seed + (uint64_t)i, o, &s, &e) || scene_render(&s, &im, &e)) {
+            fprintf(stderr, "dit scene: %s\n", e.msg);
+            rc = 1;
+            break;
+        }
+        char *text = scene_to_json(&s);
+        cJSON *j = text ? cJSON_Parse(text) : NULL, *line = cJSON_CreateObject();
+        char *out = NULL;
+        if (j && line) {
+            cJSON_AddNumberToObject(line, "index", i);
+            const char *keys[] = { "captions", "objects", "seed" };
+            for (int k = 0; k < 3; k++) {
+                cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(j, keys[k]);
+                if (v) cJSON_AddItemToObject(line, keys[k], v);
+            }
+            out = cJSON_PrintUnformatted(line);
+        }
+        if (!out) {
+            fprintf(stderr, "dit scene: out of memory\n");
+            rc = 1;
+        } else if (fwrite(im.px, 1, (size_t)im.w * im.h * 3, fr) != (size_t)im.w * im.h * 3 || fprintf(fj, "%s\n", out) < 0) {
+            fprintf(stderr, "dit scene: --dataset %s: write error: %s\n", prefix, strerror(errno));
+            rc = 1;
+        }
+        free(out), free(text), cJSON_Delete(j), cJSON_Delete(line);
+        img_free(&im);
+    }
+    if (fr && fclose(fr) && !rc) rc = 1, fprintf(stderr, "dit scene: --dataset %s: write error\n", prefix);
+    if (fj && fclose(fj) && !rc) rc = 1, fprintf(stderr, "dit scene: --dataset %s: write error\n", prefix);
+    if (!rc && (rename(rgb_tmp, rgb) || rename(jsl_tmp, jsl))) {
+        fprintf(stderr, "dit scene: --dataset %s: cannot rename: %s\n", prefix, strerror(errno));
+        rc = 1;
+    }
+    if (rc) remove(rgb_tmp), remove(jsl_tmp), remove(rgb);
+    free(rgb), free(jsl), free(rgb_tmp), free(jsl_tmp);
+    return rc;
+}
+
 int cmd_scene(int argc, char **argv)
 {
     scene_opts o = scene_opts_default();
     uint64_t seed = 0;
     int count = 1, vocab = 0, check = 0;
-    const char *out = ".";
+    const char *out = ".", *dataset = NULL;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         const int takes = !strcmp(s, "--seed") || !strcmp(s, "--count") || !strcmp(s, "--size") ||
-                          !strcmp(s, "--split") || !strcmp(s, "--out");
+                          !strcmp(s, "--split") || !strcmp(s, "--out") || !strcmp(s, "--dataset");
         if (takes && !val) {
             fprintf(stderr, "dit scene: %s needs a value (try --help)\n", s);
             return 2;
@@ -280,6 +345,8 @@ int cmd_scene(int argc, char **argv)
             o.split = strcmp(val, "train") ? SPLIT_HELDOUT : SPLIT_TRAIN;
         } else if (!strcmp(s, "--out")) {
             out = val;
+        } else if (!strcmp(s, "--dataset")) {
+            dataset = val;
         } else if (!strcmp(s, "--no-aa")) {
             o.antialias = 0;
         } else if (!strcmp(s, "--vocab")) {
@@ -298,6 +365,7 @@ int cmd_scene(int argc, char **argv)
         return 0;
     }
     if (check) return check_scenes(seed, count, &o);
+    if (dataset) return write_dataset(dataset, seed, count, &o);
     if (strlen(out) > 4000) {
         fprintf(stderr, "dit scene: --out: path too long\n");
         return 2;
