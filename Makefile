@@ -66,9 +66,17 @@ $(BUILD)/dit: $(TOOL_OBJ) $(BUILD)/libdit.a
 $(ASAN_DIR)/dit: $(ASAN_TOOL_OBJ) $(ASAN_DIR)/libdit.a
 	$(CC) $(SANITIZE) $(ASAN_TOOL_OBJ) $(ASAN_DIR)/libdit.a $(LIBS) -o $@
 
-$(ASAN_DIR)/tests/%: $(ASAN_DIR)/obj/tests/%.o $(ASAN_DIR)/libdit.a
+# Library code that lives in tools/ (the scene generator and the checker): the dit binary links it
+# with the other tools, test programs through this archive.
+TOOL_LIB_SRC      := tools/scene.c tools/caption.c tools/checker.c
+ASAN_TOOL_LIB_OBJ := $(TOOL_LIB_SRC:%.c=$(ASAN_DIR)/obj/%.o)
+$(ASAN_DIR)/libdittools.a: $(ASAN_TOOL_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(ASAN_DIR)/tests/%: $(ASAN_DIR)/obj/tests/%.o $(ASAN_DIR)/libdittools.a $(ASAN_DIR)/libdit.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SANITIZE) $< $(ASAN_DIR)/libdit.a $(LIBS) -o $@
+	$(CC) $(SANITIZE) $< $(ASAN_DIR)/libdittools.a $(ASAN_DIR)/libdit.a $(LIBS) -o $@
 
 # Every test program and tests/test_*.sh runs; the last line sums them as "N passed, N failed".
 test: $(TEST_BIN) $(ASAN_DIR)/dit

@@ -191,6 +191,52 @@ else
   bad "flux generate"
 fi
 
+# ---- the embedded model's layout: SD3 + one CLIP with its word vocabulary + KL VAE in one file, the
+# generation defaults and the latent normalisation in its metadata (tests/ref/words_model.py)
+"$DIT" synth sd3.5-large --depth 2 --hidden 128 --ctx 32 --vec 32 --pos 16 -o "$tmp/w_dit.safetensors" >/dev/null &&
+  python3 tests/ref/words_model.py "$tmp/words.safetensors" "$tmp/w_dit.safetensors" "$G/vae/ae_tiny/model.safetensors" ||
+  bad "words model fixture"
+if "$DIT" generate -m "$tmp/words.safetensors" -p "A red circle, left of a blue square" -s 3 -o "$out/w.png" 2>"$tmp/err"; then
+  "$DIT" inspect "$out/w.png" >"$tmp/wmeta"
+  grep -q "PNG 32x48" "$tmp/wmeta" && grep -qF "Steps: 3, Sampler: Heun, Schedule type: SD3, CFG scale: 3, Shift: 2," "$tmp/wmeta" &&
+    ! grep -q "warning" "$tmp/err" && ok "words model: defaults from its metadata (32x48, 3 heun steps, cfg 3, shift 2)" ||
+    { bad "words model metadata defaults"; cat "$tmp/wmeta" "$tmp/err"; }
+  gen --from "$out/w.png" -o "$out/w2.png" && cmp -s "$out/w.png" "$out/w2.png" && ok "words model --from" || bad "words model --from"
+  gen -m "$tmp/words.safetensors" -p "a red circle left of a blue square" -s 3 -o "$out/w3.png" &&
+    [ "$(maxdiff "$out/w.png" "$out/w3.png")" = 0 ] && ok "words model: case and punctuation do not matter" || bad "words normalisation"
+  "$DIT" generate -m "$tmp/words.safetensors" -p "a green circle" -s 3 -o "$out/w4.png" 2>"$tmp/err" &&
+    grep -qF 'warning: 1 word of the prompt is not in the model'"'"'s vocabulary ("green")' "$tmp/err" &&
+    ok "words model: unknown words are named" || { bad "unknown word warning"; cat "$tmp/err"; }
+  "$DIT" vae info "kl:$tmp/words.safetensors" | grep -qF "(raw - 0.1) * 0.5" && ok "VAE normalisation from the file's metadata" ||
+    bad "vae metadata factors"
+else
+  bad "words model generate"; cat "$tmp/err"
+fi
+
+# ---- dit eval on the words model (random weights: the numbers are whatever they are; checked: the
+# shape of the report, fixed seeds, --json, --out, errors)
+printf 'a red circle left of a blue square\n# a comment\n\na blue square\n' >"$tmp/prompts.txt"
+if "$DIT" eval "$tmp/prompts.txt" -m "$tmp/words.safetensors" --seeds 2 -W 32 -H 32 >"$tmp/ev1" 2>/dev/null &&
+   "$DIT" eval "$tmp/prompts.txt" -m "$tmp/words.safetensors" --seeds 2 -W 32 -H 32 >"$tmp/ev2" 2>/dev/null; then
+  [ "$(wc -l <"$tmp/ev1")" = 4 ] && grep -qE '^[01]\.[0-9]{3}  [0-9]+/4 objects, [0-9]+/2 images all right  a red circle left of a blue square$' "$tmp/ev1" &&
+    tail -n 1 "$tmp/ev1" | grep -qE '^accuracy [01]\.[0-9]{3}$' && cmp -s "$tmp/ev1" "$tmp/ev2" &&
+    ok "eval: a line per prompt, the last 'accuracy X.XXX', same seeds same report" || { bad "eval report"; cat "$tmp/ev1"; }
+  "$DIT" eval "$tmp/prompts.txt" -m "$tmp/words.safetensors" --seeds 2 -W 32 -H 32 --json --out "$tmp/evout" 2>/dev/null >"$tmp/ev.json" &&
+    python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1])); acc = float(sys.argv[2].split()[1])
+assert len(r['prompts']) == 2 and r['seeds'] == 2 and r['tally']['images'] == 4
+assert r['tally']['object']['n'] == 6 and abs(r['accuracy'] - acc) < 6e-4
+" "$tmp/ev.json" "$(tail -n 1 "$tmp/ev1")" && [ "$(ls "$tmp/evout" | wc -l)" = 4 ] && [ -f "$tmp/evout/p0001_s1.png" ] &&
+    ok "eval --json (same accuracy) and --out (4 images)" || { bad "eval --json/--out"; cat "$tmp/ev.json"; }
+else
+  bad "eval runs"
+fi
+printf 'a zebra\n' >"$tmp/bad_prompts.txt"
+expect "eval: prompt outside the grammar" 1 "bad_prompts.txt:1" "$DIT" eval "$tmp/bad_prompts.txt" -m "$tmp/words.safetensors"
+expect "eval: -p is not an eval option" 2 "-p is not an eval option" "$DIT" eval "$tmp/prompts.txt" -p x
+expect "eval: bad --seeds" 2 "--seeds 0" "$DIT" eval "$tmp/prompts.txt" --seeds 0
+
 # ---- the noise generators: torch CPU (default) and torch CUDA's Philox
 gen -m "$sd3" -p "a cat" -W 32 -H 32 --steps 2 -s 5 --rng cuda -o "$out/nv.png" && gen -m "$sd3" -p "a cat" -W 32 -H 32 --steps 2 -s 5 -o "$out/cpu.png" &&
   "$DIT" inspect "$out/nv.png" | grep -q "RNG: NV" && [ "$(maxdiff "$out/nv.png" "$out/cpu.png")" -gt 8 ] &&

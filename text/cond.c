@@ -103,3 +103,16 @@ dit_status text_flux_condition(const text_encoders *te, const int32_t *ids_l, co
     }
     return DIT_OK;
 }
+
+dit_status text_words_condition(const clip_model *clip, clip_state *state, const int32_t *ids, int n, float *context,
+                                float *pooled, dit_err *e)
+{
+    if (!clip || !state || !ids || !context || !pooled) return err_set(e, DIT_E_ARG, "text: word conditioning needs a CLIP and its state");
+    const clip_config *c = clip_model_config(clip);
+    if (n < 2 || n > c->n_pos) return err_set(e, DIT_E_ARG, "text: %d ids for a CLIP of %d positions", n, c->n_pos);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab) return err_set(e, DIT_E_ARG, "text: id %d outside the %d-word vocabulary", ids[i], c->vocab);
+    clip_input in = { .batch = 1, .n_tok = n, .ids = ids };
+    clip_output out = { .last = context, .pooled = pooled };
+    return clip_encode(clip, state, &in, &out, e);
+}

@@ -66,4 +66,10 @@ dit_status text_sd3_condition(const text_encoders *te, const int32_t *ids_l, con
 dit_status text_flux_condition(const text_encoders *te, const int32_t *ids_l, const int32_t *ids_t5, int n_t5,
                                const hook_list *hooks, float *context, float *pooled, text_cond_info *info, dit_err *e);
 
+/* The embedded default model (weights/, text/word.h): one CLIP with a word vocabulary. ids: [n]
+ * (n = the model's positions). context: [n, width] = final_layer_norm(last layer), all rows;
+ * pooled: [width] = that row at the first <eos> (argmax of ids). */
+dit_status text_words_condition(const clip_model *clip, clip_state *state, const int32_t *ids, int n, float *context,
+                                float *pooled, dit_err *e);
+
 #endif

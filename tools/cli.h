@@ -17,7 +17,11 @@ int bench_text(const char *path, int n_tok, int reps);
 int cmd_tokenize(int argc, char **argv);
 int cmd_vae(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 /* tools/bench_vae.c: `dit bench --vae` (decoders at 1024x1024). */
 int bench_vae(int reps);
+/* tools/scene_cmd.c: the embedded model's dataset and its scorer */
+int cmd_scene(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 
 #endif

@@ -12,12 +12,15 @@ typedef struct {
 
 static const subcommand COMMANDS[] = {
     { "generate", cmd_generate, "-p PROMPT [-m MODEL] -o OUT.png: text to image (see dit generate --help)" },
+    { "eval", cmd_eval, "PROMPTS.txt [--seeds N] [--json]: generate and score scene prompts (object accuracy)" },
     { "info", cmd_info, "version, build options, CPU features, threads, oneDNN and the matmul path" },
     { "inspect", cmd_inspect, "FILE.safetensors | model.safetensors.index.json: list tensors and metadata" },
     { "check", cmd_check, "CASE_DIR: run a golden case folder and compare with the reference (PASS/FAIL)" },
     { "synth", cmd_synth, "PRESET -o FILE: a random-weight model at a released geometry (for benchmarks)" },
     { "tokenize", cmd_tokenize, "--tokenizer PATH TEXT: the CLIP or T5 token ids of a prompt (raw, SD3, FLUX)" },
     { "vae", cmd_vae, "encode IMAGE | decode LATENT | info SPEC | synth: images <-> latents through a VAE" },
+    { "scene", cmd_scene, "[--count N --size W --split train|heldout --out DIR]: shape scenes, truth, captions" },
+    { "score", cmd_score, "IMAGE -p PROMPT [--json]: the shapes in an image and its score against a caption" },
     { "bench", cmd_bench, "kernel throughput vs the bf16 peak; --model FILE: one forward, seconds and utilisation" },
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,9 @@
 #include "sampler/schedule.h"
 #include "text/cond.h"
 #include "text/prompt.h"
+#include "text/word.h"
 #include "tools/cli.h"
+#include "tools/gen.h"
 #include "vae/vae.h"
 
 #define UNSET_I INT_MIN
@@ -43,10 +46,15 @@
 #define MAX_BATCH 10000
 #define SD3_T5_ROWS 256 /* T5 ids of an SD3 prompt: 226 code points at most, one piece or more each */
 #define META_KEY "dit"  /* the PNG text chunk holding the JSON settings */
+#define WORDS_PREFIX "text_encoders.clip.transformer." /* the embedded model's CLIP (dit.text = clip-words) */
+#define WORDS_MAX_POS 1024
+
+
 
 /* ---- settings --------------------------------------------------------------------------------- */
 
 typedef struct {
+    const char *cmd; /* "dit generate", "dit eval": the prefix of messages */
     const char *model, *clip_l, *clip_g, *t5, *vae, *tokenizers;
     const char *prompt, *negative, *out, *from, *sampler, *sigmas, *rng, *precision, *hash;
     int width, height, steps, batch, threads, quiet, label;
@@ -61,7 +69,18 @@ static settings settings_unset(void)
     memset(&s, 0, sizeof s);
     s.width = s.height = s.steps = s.batch = s.threads = s.label = UNSET_I;
     s.cfg = s.guidance = s.shift = s.max_memory = NAN;
+    s.cmd = "dit generate";
     return s;
+}
+
+/* One line on stderr: "dit generate: " (or the command's name) and the message. */
+static void say(const settings *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", s->cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
 }
 
 /* Family defaults (METHODS.md 2.1 table: the sd3.5 reference's CONFIGS for the released SD3
@@ -147,9 +166,9 @@ static void usage(FILE *f)
         "error (bad or missing flag or component). On failure no partial output file is left.\n");
 }
 
-static int fail_usage(const char *fmt, const char *a, const char *b)
+static int fail_usage(const settings *s, const char *fmt, const char *a, const char *b)
 {
-    fprintf(stderr, "dit generate: ");
+    fprintf(stderr, "%s: ", s->cmd);
     fprintf(stderr, fmt, a, b);
     fputc('\n', stderr);
     return 2;
@@ -217,20 +236,20 @@ static int parse_args(int argc, char **argv, settings *s)
             s->quiet = 1;
             continue;
         }
-        if (a[0] != '-') return fail_usage("unexpected argument '%s' (the prompt goes after -p)%s", a, "");
-        if (i + 1 >= argc) return fail_usage("%s needs a value%s", a, "");
+        if (a[0] != '-') return fail_usage(s, "unexpected argument '%s' (the prompt goes after -p)%s", a, "");
+        if (i + 1 >= argc) return fail_usage(s, "%s needs a value%s", a, "");
         const char *v = argv[++i];
         long long n;
         double d;
 #define IS(x, y) is_flag(a, x, y)
 #define INT_FLAG(field, lo, hi, what)                                                                   \
     do {                                                                                                \
-        if (parse_int(v, lo, hi, &n)) return fail_usage("%s %s: " what, a, v);                          \
+        if (parse_int(v, lo, hi, &n)) return fail_usage(s, "%s %s: " what, a, v);                          \
         field = (int)n;                                                                                 \
     } while (0)
 #define NUM_FLAG(field, what)                                                                           \
     do {                                                                                                \
-        if (parse_num(v, &d)) return fail_usage("%s %s: " what, a, v);                                  \
+        if (parse_num(v, &d)) return fail_usage(s, "%s %s: " what, a, v);                                  \
         field = d;                                                                                      \
     } while (0)
         if (IS("-m", "--model")) s->model = v;
@@ -258,13 +277,13 @@ static int parse_args(int argc, char **argv, settings *s)
         else if (IS("--guidance", NULL)) NUM_FLAG(s->guidance, "the guidance must be a number");
         else if (IS("--shift", "--flow-shift")) NUM_FLAG(s->shift, "the shift must be a number");
         else if (IS("-s", "--seed")) {
-            if (parse_int(v, -1, LLONG_MAX, &n)) return fail_usage("%s %s: the seed must be -1 or 0..2^63", a, v);
+            if (parse_int(v, -1, LLONG_MAX, &n)) return fail_usage(s, "%s %s: the seed must be -1 or 0..2^63", a, v);
             s->seed = n, s->have_seed = 1;
         } else if (IS("--max-memory", NULL)) {
-            if (parse_size(v, &d)) return fail_usage("%s %s: a size like 8G, 512M or a number of bytes", a, v);
+            if (parse_size(v, &d)) return fail_usage(s, "%s %s: a size like 8G, 512M or a number of bytes", a, v);
             s->max_memory = d;
         } else {
-            return fail_usage("unknown option '%s'%s (try --help)", a, "");
+            return fail_usage(s, "unknown option '%s'%s (try --help)", a, "");
         }
 #undef IS
 #undef INT_FLAG
@@ -281,7 +300,7 @@ static int settings_from_png(const char *path, settings *s, cJSON **doc)
     int n = 0;
     dit_err e = { 0 };
     if (img_read_png_text(path, &t, &n, &e)) {
-        fprintf(stderr, "dit generate: --from %s\n", e.msg);
+        say(s, "--from %s\n", e.msg);
         return 1;
     }
     const char *json = NULL;
@@ -290,7 +309,7 @@ static int settings_from_png(const char *path, settings *s, cJSON **doc)
     *doc = json ? cJSON_Parse(json) : NULL;
     img_free_text(t, n);
     if (!*doc || !cJSON_IsObject(*doc)) {
-        fprintf(stderr, "dit generate: --from %s: no '%s' settings chunk (not written by dit generate)\n", path, META_KEY);
+        say(s, "--from %s: no '%s' settings chunk (not written by dit generate)\n", path, META_KEY);
         return 1;
     }
     const cJSON *j = *doc;
@@ -339,7 +358,7 @@ static int settings_from_png(const char *path, settings *s, cJSON **doc)
         if (!parse_int(seed->valuestring, 0, LLONG_MAX, &v)) s->seed = v, s->have_seed = 1;
     }
     if (!s->model) {
-        fprintf(stderr, "dit generate: --from %s: the settings name no model\n", path);
+        say(s, "--from %s: the settings name no model\n", path);
         return 1;
     }
     return 0;
@@ -419,6 +438,8 @@ static void copy_path(char *dst, size_t cap, const char *src)
  * Returns 0, 1 (runtime) or 2 (usage), printed. */
 static int find_components(const settings *s, const dit_config *c, components *k)
 {
+    const dit_config none = { .family = DIT_DIT };
+    if (!c) c = &none; /* only the VAE to find (the embedded model's text is handled by the caller) */
     dit_err e = { 0 };
     const char *dir = NULL;
     char model_dir[PATH_MAX];
@@ -438,12 +459,12 @@ static int find_components(const settings *s, const dit_config *c, components *k
         else copy_path(model_dir, sizeof model_dir, ".");
     }
     if (dit_resolve_path(k->model, k->weights, sizeof k->weights, &e)) {
-        fprintf(stderr, "dit generate: %s\n", e.msg);
+        say(s, "%s\n", e.msg);
         return 1;
     }
     st_set *set = NULL;
     if (!k->folder && st_set_open(&set, k->model, &e)) {
-        fprintf(stderr, "dit generate: %s\n", e.msg);
+        say(s, "%s\n", e.msg);
         return 1;
     }
     /* text encoders: flag, else the folder's text_encoder*, else inside the file */
@@ -477,7 +498,7 @@ static int find_components(const settings *s, const dit_config *c, components *k
     if (sd3 || flux) {
         const char *tdir = s->tokenizers ? s->tokenizers : dir ? dir : model_dir;
         if (s->tokenizers && !is_dir(s->tokenizers)) {
-            fprintf(stderr, "dit generate: --tokenizers %s: not a folder\n", s->tokenizers);
+            say(s, "--tokenizers %s: not a folder\n", s->tokenizers);
             return 2;
         }
         static const char *const clip_files[] = { "bpe_simple_vocab_16e6.txt.gz", "vocab.json", "tokenizer.json" };
@@ -514,7 +535,18 @@ static char *abs_path(const char *p)
 /* ---- the run ---------------------------------------------------------------------------------- */
 
 typedef struct {
+    clip_tok *ct;
+    t5_tok *tt;
+    word_tok *wt;
+    clip_model *cl, *cg;
+    t5_model *t5;
+    clip_state *ls, *gs;
+    t5_state *ts;
+} text_set;
+
+struct gen {
     settings s;
+    cJSON *from_doc;         /* --from's settings (owns strings s points to) */
     components k;
     dit_config c;
     const family_defaults *fd;
@@ -525,11 +557,20 @@ typedef struct {
     const char *schedule;    /* how the sigmas were made, for the metadata */
     sampler_kind sk;
     rng_kind rng_kind;
+    int words;               /* the embedded model: one CLIP with its word vocabulary, in the file (text/word.h) */
     ddpm_schedule *ddpm;     /* DiT */
     uint64_t seed;
     char hash[16];
     int hash_full;
     vae *v;
+    /* text (text_load) and model (model_load) */
+    text_set tx;
+    int n_pos, t5_len;       /* text rows: the word model's positions, T5's */
+    int warned_t5, quiet_words;
+    dit_model *m;
+    dit_state *st;
+    guidance *gd;
+    float *x, *img;          /* latent, decoded image */
     /* conditioning */
     float *ctx[2], *pooled[2];
     int n_ctx[2];
@@ -537,7 +578,7 @@ typedef struct {
     float guidance_value;
     phase_timer ph;
     progress bar;
-} gen;
+};
 
 /* One dimension of tensor key of a text encoder part, read from the file headers only (-1 when the
  * tensor is not there): the widths the model must agree with, known before anything loads. */
@@ -558,9 +599,33 @@ static int part_dim(const part *p, const char *key, int dim, dit_err *e)
     return v;
 }
 
+/* Parameters of a text encoder part (tensors under its prefix), from the headers. */
+static double part_params(const part *p)
+{
+    if (!p->path[0]) return 0;
+    char file[PATH_MAX + 40];
+    copy_path(file, sizeof file, p->path);
+    if (is_dir(p->path)) {
+        snprintf(file, sizeof file, "%s/model.safetensors", p->path);
+        if (!exists(file)) snprintf(file, sizeof file, "%s/model.safetensors.index.json", p->path);
+    }
+    st_set *set = NULL;
+    dit_err e = { 0 };
+    if (st_set_open(&set, file, &e)) return 0;
+    const size_t n = p->prefix ? strlen(p->prefix) : 0;
+    double params = 0;
+    for (int i = 0; i < st_set_count(set); i++) {
+        const st_tensor *t = st_set_at(set, i);
+        if (!n || !strncmp(t->name, p->prefix, n)) params += (double)t->numel;
+    }
+    st_set_close(set);
+    return params;
+}
+
 /* The encoders' widths against the model's context and pooled widths (text/cond.h). */
 static int check_text_widths(const gen *g)
 {
+    const settings *s = &g->s;
     dit_err e = { 0 };
     const int sd3 = g->c.family == DIT_SD3;
     const int dl = part_dim(&g->k.clip_l, "text_model.final_layer_norm.weight", 0, &e);
@@ -568,7 +633,7 @@ static int check_text_widths(const gen *g)
     const int pg = sd3 ? part_dim(&g->k.clip_g, "text_projection.weight", 0, &e) : 0;
     const int dt = g->k.t5.path[0] ? part_dim(&g->k.t5, "encoder.final_layer_norm.weight", 0, &e) : 0;
     if (dl == -2 || dg == -2 || pg == -2 || dt == -2) {
-        fprintf(stderr, "dit generate: %s\n", e.msg);
+        say(s, "%s\n", e.msg);
         return 1;
     }
     const char *what = NULL;
@@ -587,107 +652,29 @@ static int check_text_widths(const gen *g)
         what = buf;
     }
     if (what) {
-        fprintf(stderr, "dit generate: %s\n", what);
+        say(s, "%s\n", what);
         return 2;
     }
     return 0;
 }
 
-static void gen_free(gen *g)
+static void text_free(gen *g);
+static void model_free(gen *g);
+
+void gen_free(gen *g)
 {
+    if (!g) return;
+    text_free(g);
+    model_free(g);
+    cJSON_Delete(g->from_doc);
     free(g->sigmas);
     free(g->ddpm);
     for (int i = 0; i < 2; i++) free(g->ctx[i]), free(g->pooled[i]);
     vae_free(g->v);
+    free(g);
 }
 
 /* Text conditioning for the prompt and (with CFG) the negative prompt; every encoder freed after. */
-static int encode_text(gen *g)
-{
-    const settings *s = &g->s;
-    const int sd3 = g->c.family == DIT_SD3;
-    dit_err e = { 0 };
-    clip_tok *ct = NULL;
-    t5_tok *tt = NULL;
-    clip_model *cl = NULL, *cg = NULL;
-    t5_model *t5 = NULL;
-    clip_state *ls = NULL, *gs = NULL;
-    t5_state *ts = NULL;
-    int rc = 1;
-    const double t0 = progress_now();
-    text_load_opts lo = text_load_defaults();
-    lo.prec = g->prec;
-#define TRY(x)                                                                                          \
-    do {                                                                                                \
-        if (x) {                                                                                        \
-            fprintf(stderr, "dit generate: %s\n", e.msg);                                               \
-            goto done;                                                                                  \
-        }                                                                                               \
-    } while (0)
-    TRY(clip_tok_open(&ct, g->k.tok_clip, &e));
-    if (g->k.t5.path[0]) TRY(t5_tok_open(&tt, g->k.tok_t5, &e));
-    lo.prefix = g->k.clip_l.prefix;
-    TRY(clip_load(&cl, g->k.clip_l.path, &lo, &e));
-    if (sd3) {
-        lo.prefix = g->k.clip_g.prefix;
-        TRY(clip_load(&cg, g->k.clip_g.path, &lo, &e));
-    }
-    if (g->k.t5.path[0]) {
-        lo.prefix = g->k.t5.prefix;
-        TRY(t5_load(&t5, g->k.t5.path, &lo, &e));
-    }
-    phase_add(&g->ph, "load", progress_now() - t0);
-    const double t1 = progress_now();
-    const int t5_len = sd3 ? SD3_T5_ROWS : (g->c.guidance_embed ? 512 : 256);
-    if (!(ls = clip_state_new(cl, &e)) || (cg && !(gs = clip_state_new(cg, &e))) ||
-        (t5 && !(ts = t5_state_new(t5, t5_len, &e)))) {
-        fprintf(stderr, "dit generate: %s\n", e.msg);
-        goto done;
-    }
-    text_encoders te = { cl, ls, cg, gs, t5, ts, g->c.ctx_dim };
-    const text_tokenizers tk = { ct, tt };
-    const int rows = sd3 ? TEXT_CLIP_TOKENS + SD3_T5_ROWS : t5_len;
-    const int width = sd3 ? g->c.ctx_dim : t5 ? t5_model_config(t5)->d_model : 0;
-    const int pdim = sd3 ? text_sd3_pooled_dim(&te) : clip_model_config(cl)->hidden;
-    if (width != g->c.ctx_dim || pdim != g->c.vec_dim) {
-        fprintf(stderr, "dit generate: the text encoders give %d-wide tokens and a %d-wide pooled vector; %s takes %d and %d\n",
-                width, pdim, g->k.model, g->c.ctx_dim, g->c.vec_dim);
-        rc = 2;
-        goto done;
-    }
-    for (int i = 0; i < g->n_conds; i++) {
-        const char *text = i == 0 ? (s->prompt ? s->prompt : "") : (s->negative ? s->negative : "");
-        g->ctx[i] = malloc(sizeof(float) * (size_t)rows * width);
-        g->pooled[i] = malloc(sizeof(float) * (size_t)pdim);
-        if (!g->ctx[i] || !g->pooled[i]) {
-            fprintf(stderr, "dit generate: out of memory for the text conditioning\n");
-            goto done;
-        }
-        text_cond_info info = { 0 };
-        if (sd3) TRY(text_sd3_prompt(&te, &tk, text, NULL, g->ctx[i], rows, g->pooled[i], &info, &e));
-        else TRY(text_flux_prompt(&te, &tk, text, t5_len, NULL, g->ctx[i], g->pooled[i], &info, &e));
-        g->n_ctx[i] = info.n_ctx;
-        if (i == 0 && info.t5_missing)
-            fprintf(stderr, "dit generate: warning: no T5 encoder (--t5xxl): its part of the context is zeros\n");
-    }
-    phase_add(&g->ph, "text encode", progress_now() - t1);
-    rc = 0;
-done:
-#undef TRY
-    clip_state_free(ls), clip_state_free(gs), t5_state_free(ts);
-    clip_free(cl), clip_free(cg), t5_free(t5);
-    clip_tok_close(ct), t5_tok_close(tt);
-    return rc;
-}
-
-static void on_step(void *user, const guidance_step *st, const float *x, const float *const *v, int n_pass,
-                    const float *v_out)
-{
-    (void)x, (void)v, (void)n_pass, (void)v_out;
-    gen *g = user;
-    if (st->step > 0) progress_step(&g->bar, st->step);
-}
-
 /* The initial noise of image seed: torch.randn(1, C, h, w) with a CPU generator or (cuda) the
  * Philox one of torch on CUDA. */
 static void noise(const gen *g, rng *r, uint64_t seed, float *x, size_t n)
@@ -762,7 +749,7 @@ static cJSON *settings_json(const gen *g, uint64_t seed)
     cJSON_AddStringToObject(j, "model_hash_kind", g->hash_full ? "sha256 of the file, 10 hex (AutoV2)"
                                                                : "sha256 of 64 KiB at 1 MiB, 8 hex (A1111 legacy)");
     const struct { const char *key, *path; } comp[] = {
-        { "clip_l", g->k.clip_l.path }, { "clip_g", g->k.clip_g.path }, { "t5xxl", g->k.t5.path },
+        { "clip_l", g->words ? "" : g->k.clip_l.path }, { "clip_g", g->k.clip_g.path }, { "t5xxl", g->k.t5.path },
         { "vae", g->k.vae }, { "tokenizers", g->s.tokenizers },
     };
     for (size_t i = 0; i < sizeof comp / sizeof comp[0]; i++)
@@ -816,33 +803,175 @@ static char *a1111_parameters(const gen *g, uint64_t seed)
     return out;
 }
 
-static int sample_and_save(gen *g)
+/* ---- text: encoders loaded once (text_load), run per prompt (text_encode), freed (text_free) ---- */
+
+/* Rows and width of the conditioning the model gets, whatever the prompt. */
+static void text_shape(const gen *g, int *rows, int *width, int *pooled)
 {
-    settings *s = &g->s;
+    const int sd3 = g->c.family == DIT_SD3;
+    *width = g->c.ctx_dim, *pooled = g->c.vec_dim;
+    *rows = g->words ? g->n_pos : sd3 ? TEXT_CLIP_TOKENS + SD3_T5_ROWS : g->t5_len;
+}
+
+static void text_free(gen *g)
+{
+    text_set *t = &g->tx;
+    clip_state_free(t->ls), clip_state_free(t->gs), t5_state_free(t->ts);
+    clip_free(t->cl), clip_free(t->cg), t5_free(t->t5);
+    clip_tok_close(t->ct), t5_tok_close(t->tt), word_tok_close(t->wt);
+    memset(t, 0, sizeof *t);
+}
+
+/* Tokenizers, encoders and their states; the conditioning buffers. 0, or 1 (printed). */
+static int text_load(gen *g)
+{
+    const settings *s = &g->s;
+    text_set *t = &g->tx;
+    const int sd3 = g->c.family == DIT_SD3;
     dit_err e = { 0 };
-    dit_model *m = NULL;
-    dit_state *st = NULL;
-    guidance *gd = NULL;
-    float *x = NULL, *img = NULL;
-    int rc = 1;
+    const double t0 = progress_now();
+    text_load_opts lo = text_load_defaults();
+    lo.prec = g->prec;
+    dit_status r;
+    if (g->words) { /* the embedded model: its word vocabulary and CLIP, both in the model file */
+        lo.prefix = WORDS_PREFIX;
+        r = word_tok_open(&t->wt, g->k.weights, &e);
+        if (!r) r = clip_load(&t->cl, g->k.weights, &lo, &e);
+        if (!r && word_tok_size(t->wt) != clip_model_config(t->cl)->vocab)
+            r = err_set(&e, DIT_E_FORMAT, "%s: text.vocab has %d words for %d token embeddings", g->k.weights,
+                        word_tok_size(t->wt), clip_model_config(t->cl)->vocab);
+        if (!r) g->n_pos = clip_model_config(t->cl)->n_pos;
+    } else {
+        r = clip_tok_open(&t->ct, g->k.tok_clip, &e);
+        if (!r && g->k.t5.path[0]) r = t5_tok_open(&t->tt, g->k.tok_t5, &e);
+        lo.prefix = g->k.clip_l.prefix;
+        if (!r) r = clip_load(&t->cl, g->k.clip_l.path, &lo, &e);
+        lo.prefix = g->k.clip_g.prefix;
+        if (!r && sd3) r = clip_load(&t->cg, g->k.clip_g.path, &lo, &e);
+        lo.prefix = g->k.t5.prefix;
+        if (!r && g->k.t5.path[0]) r = t5_load(&t->t5, g->k.t5.path, &lo, &e);
+        g->t5_len = sd3 ? SD3_T5_ROWS : g->c.guidance_embed ? 512 : 256;
+    }
+    if (!r && (!(t->ls = clip_state_new(t->cl, &e)) || (t->cg && !(t->gs = clip_state_new(t->cg, &e))) ||
+               (t->t5 && !(t->ts = t5_state_new(t->t5, g->t5_len, &e)))))
+        r = e.code ? e.code : DIT_E_OOM;
+    int rows, width, pdim;
+    text_shape(g, &rows, &width, &pdim);
+    for (int i = 0; !r && i < 2; i++) {
+        g->ctx[i] = malloc(sizeof(float) * (size_t)rows * width);
+        g->pooled[i] = malloc(sizeof(float) * (size_t)pdim);
+        if (!g->ctx[i] || !g->pooled[i]) r = err_set(&e, DIT_E_OOM, "out of memory for the text conditioning");
+    }
+    if (r) {
+        say(s, "%s\n", e.msg);
+        text_free(g);
+        return 1;
+    }
+    phase_add(&g->ph, "load", progress_now() - t0);
+    return 0;
+}
+
+/* The conditioning of s->prompt and (with CFG) s->negative. 0, or 1 (printed). */
+static int text_encode(gen *g)
+{
+    const settings *s = &g->s;
+    text_set *t = &g->tx;
+    dit_err e = { 0 };
+    const double t0 = progress_now();
+    int rows, width, pdim;
+    text_shape(g, &rows, &width, &pdim);
+    text_encoders te = { t->cl, t->ls, t->cg, t->gs, t->t5, t->ts, g->c.ctx_dim };
+    const text_tokenizers tk = { t->ct, t->tt };
+    for (int i = 0; i < g->n_conds; i++) {
+        const char *text = i == 0 ? (s->prompt ? s->prompt : "") : (s->negative ? s->negative : "");
+        text_cond_info info = { 0 };
+        dit_status r;
+        if (g->words) {
+            int32_t ids[WORDS_MAX_POS];
+            char unk[WORD_TOK_MAX_WORD + 1];
+            int n_unk = 0;
+            r = rows > WORDS_MAX_POS ? err_set(&e, DIT_E_UNSUPPORTED, "%s: %d text positions (at most %d)", g->k.weights, rows,
+                                               WORDS_MAX_POS)
+                                     : word_tok_encode(t->wt, text, ids, rows, &n_unk, unk, sizeof unk, &e);
+            if (!r) r = text_words_condition(t->cl, t->ls, ids, rows, g->ctx[i], g->pooled[i], &e);
+            if (!r && n_unk && !g->quiet_words)
+                say(s, "warning: %d word%s of the %s %s not in the model's vocabulary (\"%s\"%s)\n", n_unk, n_unk > 1 ? "s" : "",
+                    i ? "negative prompt" : "prompt", n_unk > 1 ? "are" : "is", unk, n_unk > 1 ? ", ..." : "");
+            info.n_ctx = rows;
+        } else if (g->c.family == DIT_SD3) {
+            r = text_sd3_prompt(&te, &tk, text, NULL, g->ctx[i], rows, g->pooled[i], &info, &e);
+        } else {
+            r = text_flux_prompt(&te, &tk, text, g->t5_len, NULL, g->ctx[i], g->pooled[i], &info, &e);
+        }
+        if (r) {
+            say(s, "%s\n", e.msg);
+            return 1;
+        }
+        g->n_ctx[i] = info.n_ctx;
+        if (i == 0 && info.t5_missing && !g->warned_t5) {
+            say(s, "warning: no T5 encoder (--t5xxl): its part of the context is zeros\n");
+            g->warned_t5 = 1;
+        }
+    }
+    phase_add(&g->ph, "text encode", progress_now() - t0);
+    return 0;
+}
+
+static void on_step(void *user, const guidance_step *st, const float *x, const float *const *v, int n_pass,
+                    const float *v_out)
+{
+    (void)x, (void)v, (void)n_pass, (void)v_out;
+    gen *g = user;
+    if (st->step > 0) progress_step(&g->bar, st->step);
+}
+
+/* ---- the model: loaded once (model_load), one image per call (sample_one) ---------------------- */
+
+static void model_free(gen *g)
+{
+    free(g->x), free(g->img);
+    guidance_free(g->gd);
+    dit_state_free(g->st);
+    dit_free(g->m);
+    g->x = g->img = NULL, g->gd = NULL, g->st = NULL, g->m = NULL;
+}
+
+static int model_load(gen *g)
+{
+    const settings *s = &g->s;
+    dit_err e = { 0 };
     const double t0 = progress_now();
     dit_load_opts lo = dit_load_defaults();
     lo.prec = g->prec;
     lo.family = g->c.family == DIT_SIT ? DIT_SIT : -1;
-    if (dit_load(&m, g->k.model, &lo, &e) || !(st = dit_state_new(m, g->lh, g->lw, g->n_ctx[0] > g->n_ctx[1] ? g->n_ctx[0] : g->n_ctx[1], &e)) ||
-        !(gd = guidance_cfg_new((float)s->cfg, &e))) {
-        fprintf(stderr, "dit generate: %s\n", e.msg);
-        goto done;
-    }
-    phase_add(&g->ph, "load", progress_now() - t0);
+    int rows = 0, width, pdim;
+    if (g->c.family == DIT_SD3 || g->c.family == DIT_FLUX) text_shape(g, &rows, &width, &pdim);
     const size_t n = (size_t)g->c.in_ch * g->lh * g->lw;
     const int ih = g->lh * g->v->scale, iw = g->lw * g->v->scale;
-    x = malloc(sizeof(float) * n);
-    img = malloc(sizeof(float) * 3 * (size_t)ih * iw);
-    if (!x || !img) {
-        fprintf(stderr, "dit generate: out of memory for a %dx%d image\n", iw, ih);
-        goto done;
+    if (dit_load(&g->m, g->k.model, &lo, &e) || !(g->st = dit_state_new(g->m, g->lh, g->lw, rows, &e)) ||
+        !(g->gd = guidance_cfg_new((float)s->cfg, &e))) {
+        say(s, "%s\n", e.msg);
+        model_free(g);
+        return 1;
     }
+    g->x = malloc(sizeof(float) * n);
+    g->img = malloc(sizeof(float) * 3 * (size_t)ih * iw);
+    if (!g->x || !g->img) {
+        say(s, "out of memory for a %dx%d image\n", iw, ih);
+        model_free(g);
+        return 1;
+    }
+    phase_add(&g->ph, "load", progress_now() - t0);
+    return 0;
+}
+
+/* The image of seed for the current conditioning, as 8-bit RGB. 0, or 1 (printed). */
+static int sample_one(gen *g, uint64_t seed, image *im)
+{
+    const settings *s = &g->s;
+    dit_err e = { 0 };
+    const size_t n = (size_t)g->c.in_ch * g->lh * g->lw;
+    const int ih = g->lh * g->v->scale, iw = g->lw * g->v->scale;
     dit_input conds[2];
     int labels[2] = { s->label, g->c.num_classes };
     for (int i = 0; i < 2; i++) {
@@ -855,85 +984,73 @@ static int sample_and_save(gen *g)
     rng gen_rng;
     sampler_opts so = { .kind = g->sk, .sigmas = g->sigmas, .n_steps = g->n_sigmas - 1,
                         .t_scale = g->c.family == DIT_SD3 ? 1000.0f : 1.0f, .data_at_one = g->c.family == DIT_SIT,
-                        .ddpm = g->ddpm, .noise = &gen_rng, .g = gd, .conds = conds, .n_conds = 2,
+                        .ddpm = g->ddpm, .noise = &gen_rng, .g = g->gd, .conds = conds, .n_conds = 2,
                         .on_step = on_step, .user = g };
-    for (int b = 0; b < s->batch; b++) {
-        const uint64_t seed = g->seed + (uint64_t)b;
-        char *path = output_name(s->out, b + 1, s->batch);
-        if (!path) goto done;
-        if (!s->quiet && s->batch > 1) fprintf(stderr, "image %d/%d, seed %llu\n", b + 1, s->batch, (unsigned long long)seed);
-        double t1 = progress_now();
-        noise(g, &gen_rng, seed, x, n); /* DDPM draws its step noise from the same generator after */
-        if (!g->ddpm)
-            for (size_t i = 0; i < n; i++) x[i] *= g->sigmas[0];
-        progress_begin(&g->bar, stderr, s->steps, s->quiet);
-        dit_status r = sampler_run(m, st, &so, x, g->lh, g->lw, &e);
-        if (!r) progress_step(&g->bar, s->steps);
-        progress_end(&g->bar);
-        phase_add(&g->ph, "sampling", progress_now() - t1);
-        t1 = progress_now();
-        image im = { 0 };
-        if (!r) r = vae_decode(g->v, x, g->lh, g->lw, img, NULL, &e);
-        if (!r) r = vae_to_image(&im, img, ih, iw, &e);
-        phase_add(&g->ph, "decode", progress_now() - t1);
-        if (!r) {
-            cJSON *j = settings_json(g, seed);
-            char *json = j ? cJSON_PrintUnformatted(j) : NULL;
-            char *params = a1111_parameters(g, seed);
-            const img_text meta[] = { { "parameters", params ? params : "" }, { META_KEY, json ? json : "{}" } };
-            r = json && params ? img_save_png(&im, path, meta, 2, &e) : err_set(&e, DIT_E_OOM, "out of memory");
-            free(params), free(json), cJSON_Delete(j);
-        }
-        img_free(&im);
-        if (r) {
-            fprintf(stderr, "dit generate: %s\n", e.msg);
-            free(path);
-            goto done;
-        }
-        if (!s->quiet) fprintf(stderr, "wrote %s\n", path);
-        free(path);
+    double t1 = progress_now();
+    noise(g, &gen_rng, seed, g->x, n); /* DDPM draws its step noise from the same generator after */
+    if (!g->ddpm)
+        for (size_t i = 0; i < n; i++) g->x[i] *= g->sigmas[0];
+    progress_begin(&g->bar, stderr, s->steps, s->quiet);
+    dit_status r = sampler_run(g->m, g->st, &so, g->x, g->lh, g->lw, &e);
+    if (!r) progress_step(&g->bar, s->steps);
+    progress_end(&g->bar);
+    phase_add(&g->ph, "sampling", progress_now() - t1);
+    t1 = progress_now();
+    if (!r) r = vae_decode(g->v, g->x, g->lh, g->lw, g->img, NULL, &e);
+    if (!r) r = vae_to_image(im, g->img, ih, iw, &e);
+    phase_add(&g->ph, "decode", progress_now() - t1);
+    if (r) {
+        say(s, "%s\n", e.msg);
+        return 1;
     }
-    rc = 0;
-done:
-    free(x), free(img);
-    guidance_free(gd);
-    dit_state_free(st);
-    dit_free(m);
-    return rc;
+    return 0;
 }
 
-int cmd_generate(int argc, char **argv)
+/* im with the settings of seed as PNG text chunks (A1111 parameters, the JSON settings). */
+static int save_png(const gen *g, const image *im, const char *path, uint64_t seed)
 {
-    gen g;
-    memset(&g, 0, sizeof g);
-    g.s = settings_unset();
-    settings *s = &g.s;
-    cJSON *from_doc = NULL;
+    dit_err e = { 0 };
+    cJSON *j = settings_json(g, seed);
+    char *json = j ? cJSON_PrintUnformatted(j) : NULL;
+    char *params = a1111_parameters(g, seed);
+    const img_text meta[] = { { "parameters", params ? params : "" }, { META_KEY, json ? json : "{}" } };
+    const dit_status r = json && params ? img_save_png(im, path, meta, 2, &e) : err_set(&e, DIT_E_OOM, "out of memory");
+    free(params), free(json), cJSON_Delete(j);
+    if (r) say(&g->s, "%s\n", e.msg);
+    return r ? 1 : 0;
+}
+
+/* Everything before the heavy work: flags, --from, the model's family and metadata defaults,
+ * components, VAE, sizes, schedule, output path, memory budget, threads, seed, hash. g->s.cmd names
+ * the command in messages. Returns 0, -1 (--help printed), 1 or 2 (printed). */
+int gen_prepare(gen *g, int argc, char **argv, unsigned flags)
+{
+    settings *s = &g->s;
     int rc = parse_args(argc, argv, s);
-    if (rc) return rc < 0 ? 0 : rc;
-    if (s->from && (rc = settings_from_png(s->from, s, &from_doc))) goto out;
+    if (rc) return rc;
+    if (s->from && (rc = settings_from_png(s->from, s, &g->from_doc))) goto out;
     rc = 2;
     dit_err e = { 0 };
 
     /* the model and its family */
-    if (s->model) copy_path(g.k.model, sizeof g.k.model, s->model);
-    else if (!default_model(g.k.model, sizeof g.k.model)) {
-        fprintf(stderr, "dit generate: no -m MODEL given and no embedded default model (weights/default.safetensors)\n");
+    if (s->model) copy_path(g->k.model, sizeof g->k.model, s->model);
+    else if (!default_model(g->k.model, sizeof g->k.model)) {
+        say(s, "no -m MODEL given and no embedded default model (weights/default.safetensors)\n");
         goto out;
     }
     dit_load_opts lo = dit_load_defaults();
-    if (dit_probe(g.k.model, &lo, &g.c, &e)) {
-        fprintf(stderr, "dit generate: %s\n", e.msg);
+    if (dit_probe(g->k.model, &lo, &g->c, &e)) {
+        say(s, "%s\n", e.msg);
         rc = 1;
         goto out;
     }
-    const int text_model = g.c.family == DIT_SD3 || g.c.family == DIT_FLUX;
-    g.fd = defaults_for(&g.c);
+    const int text_model = g->c.family == DIT_SD3 || g->c.family == DIT_FLUX;
+    g->fd = defaults_for(&g->c);
     /* the file's own defaults (dit.* metadata), under what --from and the flags said */
     {
         char wfile[PATH_MAX];
         st_set *set = NULL;
-        if (!dit_resolve_path(g.k.model, wfile, sizeof wfile, &e) && !st_set_open(&set, wfile, &e)) {
+        if (!dit_resolve_path(g->k.model, wfile, sizeof wfile, &e) && !st_set_open(&set, wfile, &e)) {
             const struct { const char *key; double *num; int *i; const char **str; } md[] = {
                 { "dit.steps", NULL, &s->steps, NULL }, { "dit.cfg_scale", &s->cfg, NULL, NULL },
                 { "dit.guidance", &s->guidance, NULL, NULL }, { "dit.shift", &s->shift, NULL, NULL },
@@ -952,228 +1069,249 @@ int cmd_generate(int argc, char **argv)
                     if (md[i].i && *md[i].i == UNSET_I && d >= 1 && d <= 32768) *md[i].i = (int)d;
                 }
             }
+            const char *txt = st_set_meta_get(set, "dit.text");
+            g->words = txt && !strcmp(txt, "clip-words");
             st_set_close(set);
         }
     }
     /* sizes: latent = image / VAE scale; checked against the model's patch and position grid */
-    const int fixed = g.c.family == DIT_DIT || g.c.family == DIT_SIT; /* a fixed token grid */
+    const int fixed = g->c.family == DIT_DIT || g->c.family == DIT_SIT; /* a fixed token grid */
     if (s->width != UNSET_I && s->width % 16) {
-        fprintf(stderr, "dit generate: -W %d: the width must be a multiple of 16\n", s->width);
+        say(s, "-W %d: the width must be a multiple of 16\n", s->width);
         goto out;
     }
     if (s->height != UNSET_I && s->height % 16) {
-        fprintf(stderr, "dit generate: -H %d: the height must be a multiple of 16\n", s->height);
+        say(s, "-H %d: the height must be a multiple of 16\n", s->height);
         goto out;
     }
-    if (s->steps == UNSET_I) s->steps = g.fd->steps;
-    if (isnan(s->cfg)) s->cfg = g.fd->cfg;
-    if (isnan(s->guidance)) s->guidance = g.fd->guidance;
+    if (s->steps == UNSET_I) s->steps = g->fd->steps;
+    if (isnan(s->cfg)) s->cfg = g->fd->cfg;
+    if (isnan(s->guidance)) s->guidance = g->fd->guidance;
     if (s->batch == UNSET_I) s->batch = 1;
     if (!s->out) s->out = "output.png";
     if (!(s->cfg >= 0 && s->cfg <= 1000)) {
-        fprintf(stderr, "dit generate: --cfg-scale %g: must be 0..1000\n", s->cfg);
+        say(s, "--cfg-scale %g: must be 0..1000\n", s->cfg);
         goto out;
     }
     if (!(s->guidance >= 0 && s->guidance <= 1000)) {
-        fprintf(stderr, "dit generate: --guidance %g: must be 0..1000\n", s->guidance);
+        say(s, "--guidance %g: must be 0..1000\n", s->guidance);
         goto out;
     }
-    g.guidance_value = (float)s->guidance;
-    g.sk = sampler_kind_parse(s->sampler ? s->sampler : g.fd->sampler);
-    if (g.sk == SAMPLER_COUNT || sampler_kind_is_ddpm(g.sk) != (g.c.family == DIT_DIT)) {
-        fprintf(stderr, "dit generate: --sampler %s: %s takes %s\n", s->sampler, g.c.variant,
-                g.c.family == DIT_DIT ? "ddpm or ddim (an eps-prediction model)" : "euler, heun, rf-solver or dpm++2m");
+    g->guidance_value = (float)s->guidance;
+    g->sk = sampler_kind_parse(s->sampler ? s->sampler : g->fd->sampler);
+    if (g->sk == SAMPLER_COUNT || sampler_kind_is_ddpm(g->sk) != (g->c.family == DIT_DIT)) {
+        say(s, "--sampler %s: %s takes %s\n", s->sampler, g->c.variant,
+                g->c.family == DIT_DIT ? "ddpm or ddim (an eps-prediction model)" : "euler, heun, rf-solver or dpm++2m");
         goto out;
     }
-    g.sigmas = malloc(sizeof(float) * (MAX_STEPS + 1));
-    if (!g.sigmas) goto out;
+    g->sigmas = malloc(sizeof(float) * (MAX_STEPS + 1));
+    if (!g->sigmas) goto out;
     if (s->sigmas) {
         char why[128];
-        g.n_sigmas = sched_parse(g.sigmas, MAX_STEPS + 1, s->sigmas, why, sizeof why);
-        if (g.n_sigmas < 2) {
-            fprintf(stderr, "dit generate: --sigmas %s: %s\n", s->sigmas, why);
+        g->n_sigmas = sched_parse(g->sigmas, MAX_STEPS + 1, s->sigmas, why, sizeof why);
+        if (g->n_sigmas < 2) {
+            say(s, "--sigmas %s: %s\n", s->sigmas, why);
             goto out;
         }
     }
     if (!s->rng) s->rng = "cpu";
-    g.rng_kind = rng_kind_parse(s->rng);
-    if (g.rng_kind == RNG_KIND_COUNT) {
-        fprintf(stderr, "dit generate: --rng %s: must be cpu (torch's CPU generator) or cuda (torch's on CUDA)\n", s->rng);
+    g->rng_kind = rng_kind_parse(s->rng);
+    if (g->rng_kind == RNG_KIND_COUNT) {
+        say(s, "--rng %s: must be cpu (torch's CPU generator) or cuda (torch's on CUDA)\n", s->rng);
         goto out;
     }
-    s->rng = rng_kind_name(g.rng_kind);
+    s->rng = rng_kind_name(g->rng_kind);
     if (!s->precision) s->precision = "bf16";
-    if (!strcmp(s->precision, "bf16")) g.prec = OPS_BF16;
-    else if (!strcmp(s->precision, "f32")) g.prec = OPS_F32;
+    if (!strcmp(s->precision, "bf16")) g->prec = OPS_BF16;
+    else if (!strcmp(s->precision, "f32")) g->prec = OPS_F32;
     else {
-        fprintf(stderr, "dit generate: --precision %s: must be bf16 or f32\n", s->precision);
+        say(s, "--precision %s: must be bf16 or f32\n", s->precision);
         goto out;
     }
     if (s->hash && strcmp(s->hash, "fast") && strcmp(s->hash, "full")) {
-        fprintf(stderr, "dit generate: --hash %s: must be fast or full\n", s->hash);
+        say(s, "--hash %s: must be fast or full\n", s->hash);
         goto out;
     }
-    g.hash_full = s->hash && !strcmp(s->hash, "full");
+    g->hash_full = s->hash && !strcmp(s->hash, "full");
     if (s->batch > 1 && s->out && strstr(s->out, "%d") && strstr(strstr(s->out, "%d") + 2, "%")) {
-        fprintf(stderr, "dit generate: -o %s: one %%d at most\n", s->out);
+        say(s, "-o %s: one %%d at most\n", s->out);
         goto out;
     }
-    if (text_model && !s->prompt && !s->from) {
-        fprintf(stderr, "dit generate: no prompt (-p \"...\")\n");
+    if ((flags & GEN_NEED_PROMPT) && text_model && !s->prompt && !s->from) {
+        say(s, "no prompt (-p \"...\")\n");
         goto out;
     }
     if (fixed) { /* DiT/SiT: a class label, from --class or a numeric prompt */
         long long lab;
         if (s->label == UNSET_I && s->prompt && !parse_int(s->prompt, 0, INT_MAX, &lab)) s->label = (int)lab;
         if (s->label == UNSET_I) {
-            fprintf(stderr, "dit generate: %s is class-conditional: give a class 0..%d with --class N\n", g.c.variant,
-                    g.c.num_classes - 1);
+            say(s, "%s is class-conditional: give a class 0..%d with --class N\n", g->c.variant,
+                    g->c.num_classes - 1);
             goto out;
         }
-        if (s->label >= g.c.num_classes) {
-            fprintf(stderr, "dit generate: --class %d: %s has classes 0..%d\n", s->label, g.c.variant, g.c.num_classes - 1);
+        if (s->label >= g->c.num_classes) {
+            say(s, "--class %d: %s has classes 0..%d\n", s->label, g->c.variant, g->c.num_classes - 1);
             goto out;
         }
     }
 
     /* components, then the VAE: its latent must be the model's */
-    if ((rc = find_components(s, &g.c, &g.k))) goto out;
+    if ((rc = find_components(s, g->words ? NULL : &g->c, &g->k))) goto out;
     rc = 2;
-    if (text_model) {
-        const char *missing = !g.k.clip_l.path[0] ? "a CLIP-L text encoder (--clip-l)"
-                              : g.c.family == DIT_SD3 && !g.k.clip_g.path[0] ? "a CLIP-G text encoder (--clip-g)"
-                              : g.c.family == DIT_FLUX && !g.k.t5.path[0] ? "a T5-XXL text encoder (--t5xxl)"
-                              : !g.k.tok_clip[0] ? "the CLIP tokenizer (--tokenizers DIR)"
-                              : g.k.t5.path[0] && !g.k.tok_t5[0] ? "the T5 tokenizer (spiece.model in --tokenizers DIR)"
-                                                                 : NULL;
-        if (missing) {
-            fprintf(stderr, "dit generate: %s needs %s\n", g.k.model, missing);
+    if (g->words) { /* the text encoder and its vocabulary are inside the model file */
+        copy_path(g->k.clip_l.path, sizeof g->k.clip_l.path, g->k.weights);
+        g->k.clip_l.prefix = WORDS_PREFIX;
+        const int d = part_dim(&g->k.clip_l, "text_model.final_layer_norm.weight", 0, &e);
+        if (d < 1 || d != g->c.ctx_dim || d != g->c.vec_dim) {
+            say(s, "%s: %s\n", g->k.weights,
+                    d == -2 ? e.msg : "dit.text is clip-words but its CLIP (text_encoders.clip.transformer.) is missing or "
+                                      "does not fit the model's context and pooled widths");
+            rc = d == -2 ? 1 : 2;
             goto out;
         }
-        const char *paths[] = { g.k.clip_l.path, g.k.clip_g.path, g.k.t5.path };
+    } else if (text_model) {
+        const char *missing = !g->k.clip_l.path[0] ? "a CLIP-L text encoder (--clip-l)"
+                              : g->c.family == DIT_SD3 && !g->k.clip_g.path[0] ? "a CLIP-G text encoder (--clip-g)"
+                              : g->c.family == DIT_FLUX && !g->k.t5.path[0] ? "a T5-XXL text encoder (--t5xxl)"
+                              : !g->k.tok_clip[0] ? "the CLIP tokenizer (--tokenizers DIR)"
+                              : g->k.t5.path[0] && !g->k.tok_t5[0] ? "the T5 tokenizer (spiece.model in --tokenizers DIR)"
+                                                                 : NULL;
+        if (missing) {
+            say(s, "%s needs %s\n", g->k.model, missing);
+            goto out;
+        }
+        const char *paths[] = { g->k.clip_l.path, g->k.clip_g.path, g->k.t5.path };
         for (int i = 0; i < 3; i++)
             if (paths[i][0] && !exists(paths[i])) {
-                fprintf(stderr, "dit generate: %s: no such file or folder\n", paths[i]);
+                say(s, "%s: no such file or folder\n", paths[i]);
                 goto out;
             }
-        if ((rc = check_text_widths(&g))) goto out;
+        if ((rc = check_text_widths(g))) goto out;
         rc = 2;
     }
-    if (!g.k.vae[0]) {
-        fprintf(stderr, "dit generate: %s needs a VAE (--vae)\n", g.k.model);
+    if (!g->k.vae[0]) {
+        say(s, "%s needs a VAE (--vae)\n", g->k.model);
         goto out;
     }
     vae_opts vo = vae_opts_default();
-    vo.prec = g.prec;
+    vo.prec = g->prec;
     if (isnan(s->max_memory)) /* half the physical memory, as the VAE's own default */
         s->max_memory = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 2;
     vo.max_memory = (size_t)s->max_memory;
     /* A KL file that carries no normalisation of its own (no diffusers config.json beside it, not
      * inside an SD3 checkpoint) gets the model family's (golden README vae/). */
     {
-        char cfg[sizeof g.k.vae + 16];
-        const char *vpath = strncmp(g.k.vae, "kl:", 3) ? g.k.vae : g.k.vae + 3;
-        snprintf(cfg, sizeof cfg, "%.*s/config.json", (int)sizeof g.k.vae, vpath);
+        char cfg[sizeof g->k.vae + 16];
+        const char *vpath = strncmp(g->k.vae, "kl:", 3) ? g->k.vae : g->k.vae + 3;
+        snprintf(cfg, sizeof cfg, "%.*s/config.json", (int)sizeof g->k.vae, vpath);
         if (is_dir(vpath) && exists(cfg)) vo.family = NULL;
-        else if (!strcmp(vpath, g.k.model)) vo.family = NULL; /* first_stage_model. inside the checkpoint */
-        else vo.family = g.c.family == DIT_SD3 ? "sd3" : g.c.family == DIT_FLUX ? "flux" : "sd";
+        else if (!strcmp(vpath, g->k.model)) vo.family = NULL; /* first_stage_model. inside the checkpoint */
+        else vo.family = g->c.family == DIT_SD3 ? "sd3" : g->c.family == DIT_FLUX ? "flux" : "sd";
     }
-    if (vae_open(&g.v, g.k.vae, &vo, &e)) {
-        fprintf(stderr, "dit generate: %s\n", e.msg);
+    if (vae_open(&g->v, g->k.vae, &vo, &e)) {
+        say(s, "%s\n", e.msg);
         rc = 1;
         goto out;
     }
-    if (g.v->z_channels != g.c.in_ch || !g.v->can_decode) {
-        fprintf(stderr, "dit generate: --vae %s: %s latents for a model of %d latent channels (%s)\n", g.k.vae,
-                g.v->can_decode ? "makes" : "cannot decode", g.c.in_ch, g.c.variant);
+    if (g->v->z_channels != g->c.in_ch || !g->v->can_decode) {
+        say(s, "--vae %s: %s latents for a model of %d latent channels (%s)\n", g->k.vae,
+                g->v->can_decode ? "makes" : "cannot decode", g->c.in_ch, g->c.variant);
         goto out;
     }
     {
-        const int unit = g.v->scale * g.c.patch;
+        const int unit = g->v->scale * g->c.patch;
         /* default size: 1024, or what the position grid allows (DiT/SiT: exactly its grid) */
-        const int grid_side = g.c.pos_max * unit, dflt = fixed || (g.c.family == DIT_SD3 && grid_side < 1024) ? grid_side : 1024;
+        const int grid_side = g->c.pos_max * unit, dflt = fixed || (g->c.family == DIT_SD3 && grid_side < 1024) ? grid_side : 1024;
         if (s->width == UNSET_I) s->width = dflt;
         if (s->height == UNSET_I) s->height = dflt;
         if (s->width % unit || s->height % unit) {
-            fprintf(stderr, "dit generate: %dx%d: sides must be multiples of %d for this model and VAE\n", s->width, s->height, unit);
+            say(s, "%dx%d: sides must be multiples of %d for this model and VAE\n", s->width, s->height, unit);
             goto out;
         }
-        g.lw = s->width / g.v->scale, g.lh = s->height / g.v->scale;
-        const int gw = g.lw / g.c.patch, gh = g.lh / g.c.patch;
-        if (fixed && (gw != g.c.pos_max || gh != g.c.pos_max)) {
-            fprintf(stderr, "dit generate: %dx%d: %s makes %dx%d images only\n", s->width, s->height, g.c.variant,
-                    g.c.pos_max * unit, g.c.pos_max * unit);
+        g->lw = s->width / g->v->scale, g->lh = s->height / g->v->scale;
+        const int gw = g->lw / g->c.patch, gh = g->lh / g->c.patch;
+        if (fixed && (gw != g->c.pos_max || gh != g->c.pos_max)) {
+            say(s, "%dx%d: %s makes %dx%d images only\n", s->width, s->height, g->c.variant,
+                    g->c.pos_max * unit, g->c.pos_max * unit);
             goto out;
         }
-        if (g.c.family == DIT_SD3 && (gw > g.c.pos_max || gh > g.c.pos_max)) {
-            fprintf(stderr, "dit generate: %dx%d: %s makes images up to %dx%d\n", s->width, s->height, g.c.variant,
-                    g.c.pos_max * unit, g.c.pos_max * unit);
+        if (g->c.family == DIT_SD3 && (gw > g->c.pos_max || gh > g->c.pos_max)) {
+            say(s, "%dx%d: %s makes images up to %dx%d\n", s->width, s->height, g->c.variant,
+                    g->c.pos_max * unit, g->c.pos_max * unit);
             goto out;
         }
     }
 
     /* the schedule */
-    if (g.c.family == DIT_DIT) { /* DiT's respaced DDPM steps (sampler/ddpm.h) */
+    if (g->c.family == DIT_DIT) { /* DiT's respaced DDPM steps (sampler/ddpm.h) */
         if (s->sigmas || !isnan(s->shift)) {
-            fprintf(stderr, "dit generate: %s: --sigmas and --shift are for flow models; DiT takes --steps 1..%d\n",
+            say(s, "%s: --sigmas and --shift are for flow models; DiT takes --steps 1..%d\n",
                     s->sigmas ? "--sigmas" : "--shift", DDPM_MAX_STEPS);
             goto out;
         }
-        g.ddpm = malloc(sizeof *g.ddpm);
-        if (!g.ddpm || ddpm_schedule_linear(g.ddpm, 1000, s->steps, &e)) {
-            fprintf(stderr, "dit generate: --steps %d: %s\n", s->steps, g.ddpm ? e.msg : "out of memory");
+        g->ddpm = malloc(sizeof *g->ddpm);
+        if (!g->ddpm || ddpm_schedule_linear(g->ddpm, 1000, s->steps, &e)) {
+            say(s, "--steps %d: %s\n", s->steps, g->ddpm ? e.msg : "out of memory");
             goto out;
         }
-        g.n_sigmas = 0, g.schedule = "DDPM linear";
+        g->n_sigmas = 0, g->schedule = "DDPM linear";
     } else if (s->sigmas) {
-        s->steps = g.n_sigmas - 1; /* parsed above */
-        g.schedule = "custom";
+        s->steps = g->n_sigmas - 1; /* parsed above */
+        g->schedule = "custom";
     } else {
         int r;
-        g.n_sigmas = s->steps + 1;
+        g->n_sigmas = s->steps + 1;
         if (!isnan(s->shift) && !(s->shift > 0 && s->shift <= 100)) {
-            fprintf(stderr, "dit generate: --shift %g: must be in (0, 100]\n", s->shift);
+            say(s, "--shift %g: must be in (0, 100]\n", s->shift);
             goto out;
         }
-        if (g.c.family == DIT_SD3) {
-            if (isnan(s->shift)) s->shift = g.fd->shift;
-            r = sched_sd3(g.sigmas, s->steps, (float)s->shift), g.schedule = "SD3";
-        } else if (g.c.family == DIT_FLUX && isnan(s->shift)) {
+        if (g->c.family == DIT_SD3) {
+            if (isnan(s->shift)) s->shift = g->fd->shift;
+            r = sched_sd3(g->sigmas, s->steps, (float)s->shift), g->schedule = "SD3";
+        } else if (g->c.family == DIT_FLUX && isnan(s->shift)) {
             const int tokens = ((s->height + 15) / 16) * ((s->width + 15) / 16);
-            r = sched_flux(g.sigmas, s->steps, tokens, g.c.guidance_embed, 0.5, 1.15);
-            g.schedule = g.c.guidance_embed ? "FLUX (mu)" : "FLUX (no shift)";
+            r = sched_flux(g->sigmas, s->steps, tokens, g->c.guidance_embed, 0.5, 1.15);
+            g->schedule = g->c.guidance_embed ? "FLUX (mu)" : "FLUX (no shift)";
         } else {
-            r = sched_linear(g.sigmas, s->steps, isnan(s->shift) ? 1.0f : (float)s->shift), g.schedule = "linear";
+            r = sched_linear(g->sigmas, s->steps, isnan(s->shift) ? 1.0f : (float)s->shift), g->schedule = "linear";
         }
         if (r) {
-            fprintf(stderr, "dit generate: cannot make a schedule of %d steps\n", s->steps);
+            say(s, "cannot make a schedule of %d steps\n", s->steps);
             goto out;
         }
     }
-    g.n_conds = s->cfg == 1.0 ? 1 : 2;
+    g->n_conds = s->cfg == 1.0 ? 1 : 2;
 
     /* the output path, the budget, threads, the seed */
     {
         char why[256];
         char *first = output_name(s->out, 1, s->batch);
-        const int bad = !first || check_writable(first, why, sizeof why);
-        if (bad) fprintf(stderr, "dit generate: -o %s: %s\n", first ? first : s->out, first ? why : "out of memory");
+        const int bad = !first || ((flags & GEN_CHECK_OUTPUT) && check_writable(first, why, sizeof why));
+        if (bad) say(s, "-o %s: %s\n", first ? first : s->out, first ? why : "out of memory");
         free(first);
         if (bad) goto out;
     }
     {
         const size_t budget = (size_t)s->max_memory;
-        const int max_ctx = g.c.family == DIT_SD3 ? TEXT_CLIP_TOKENS + SD3_T5_ROWS : g.c.guidance_embed ? 512 : 256;
-        const size_t need = dit_memory_estimate(&g.c, g.prec, g.lh, g.lw, text_model ? max_ctx : 0);
+        const int max_ctx = g->c.family == DIT_SD3 ? TEXT_CLIP_TOKENS + SD3_T5_ROWS : g->c.guidance_embed ? 512 : 256;
+        const size_t need = dit_memory_estimate(&g->c, g->prec, g->lh, g->lw, text_model ? max_ctx : 0);
         vae_tiling t;
-        if (need >= budget) {
-            fprintf(stderr, "dit generate: %dx%d needs about %.1f MiB for %s and its activations; --max-memory is %.1f MiB\n",
-                    s->width, s->height, need / 1048576.0, g.c.variant, budget / 1048576.0);
+        /* the text phase runs alone (its encoders are freed before the model loads) */
+        const double text_need = (part_params(&g->k.clip_l) + part_params(&g->k.clip_g) + part_params(&g->k.t5)) *
+                                 (g->prec == OPS_BF16 ? 2 : 4);
+        if (text_need >= (double)budget) {
+            say(s, "the text encoders need about %.1f MiB; --max-memory is %.1f MiB\n",
+                    text_need / 1048576.0, budget / 1048576.0);
             goto out;
         }
-        g.v->max_memory = budget - need;
-        if (vae_plan(g.v, VAE_DECODE, g.lh, g.lw, &t, &e)) {
-            fprintf(stderr, "dit generate: %dx%d: %s (--max-memory %.2f GiB, %.2f GiB of it for the model)\n", s->width,
+        if (need >= budget) {
+            say(s, "%dx%d needs about %.1f MiB for %s and its activations; --max-memory is %.1f MiB\n",
+                    s->width, s->height, need / 1048576.0, g->c.variant, budget / 1048576.0);
+            goto out;
+        }
+        g->v->max_memory = budget - need;
+        if (vae_plan(g->v, VAE_DECODE, g->lh, g->lw, &t, &e)) {
+            say(s, "%dx%d: %s (--max-memory %.2f GiB, %.2f GiB of it for the model)\n", s->width,
                     s->height, e.msg, budget / 1073741824.0, need / 1073741824.0);
             goto out;
         }
@@ -1188,28 +1326,112 @@ int cmd_generate(int argc, char **argv)
         s->seed = (long long)(r & 0x7fffffff), s->have_seed = 1;
         if (!s->quiet) fprintf(stderr, "seed: %lld\n", s->seed);
     }
-    g.seed = (uint64_t)s->seed;
-    if (model_hash(g.k.weights, g.hash_full, g.hash, &e)) {
-        fprintf(stderr, "dit generate: %s\n", e.msg);
+    g->seed = (uint64_t)s->seed;
+    if (model_hash(g->k.weights, g->hash_full, g->hash, &e)) {
+        say(s, "%s\n", e.msg);
         rc = 1;
         goto out;
     }
     if (!s->quiet) {
         char desc[512];
-        dit_config_describe(&g.c, desc, sizeof desc);
+        dit_config_describe(&g->c, desc, sizeof desc);
         fprintf(stderr, "%s\n%dx%d, %d steps (%s, %s), cfg %g%s, seed %lld, %d threads, %s\n", desc, s->width, s->height,
-                s->steps, sampler_kind_name(g.sk), g.schedule, s->cfg, g.c.guidance_embed ? ", distilled guidance" : "",
+                s->steps, sampler_kind_name(g->sk), g->schedule, s->cfg, g->c.guidance_embed ? ", distilled guidance" : "",
                 s->seed, s->threads, s->precision);
     }
-
-    /* the heavy work */
-    rc = 1;
-    if (text_model && encode_text(&g)) goto out;
-    if (sample_and_save(&g)) goto out;
-    if (!s->quiet) phase_summary(&g.ph, stderr);
     rc = 0;
 out:
-    gen_free(&g);
-    cJSON_Delete(from_doc);
+    return rc;
+}
+
+gen *gen_new(const char *cmd)
+{
+    gen *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->s = settings_unset();
+    g->s.cmd = cmd;
+    return g;
+}
+
+int gen_text_load(gen *g)
+{
+    return g->c.family == DIT_SD3 || g->c.family == DIT_FLUX ? text_load(g) : 0;
+}
+
+int gen_encode(gen *g, const char *prompt)
+{
+    if (prompt) g->s.prompt = prompt;
+    return g->c.family == DIT_SD3 || g->c.family == DIT_FLUX ? text_encode(g) : 0;
+}
+
+void gen_text_free(gen *g)
+{
+    text_free(g);
+}
+
+int gen_model_load(gen *g)
+{
+    return model_load(g);
+}
+
+int gen_sample(gen *g, uint64_t seed, image *im)
+{
+    return sample_one(g, seed, im);
+}
+
+int gen_save(const gen *g, const image *im, const char *path, uint64_t seed)
+{
+    return save_png(g, im, path, seed);
+}
+
+uint64_t gen_seed(const gen *g)
+{
+    return g->seed;
+}
+
+int gen_quiet(const gen *g)
+{
+    return g->s.quiet;
+}
+
+void gen_summary(const gen *g)
+{
+    if (!g->s.quiet) phase_summary(&g->ph, stderr);
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    gen *g = gen_new("dit generate");
+    if (!g) {
+        fprintf(stderr, "dit generate: out of memory\n");
+        return 1;
+    }
+    const settings *s = &g->s;
+    int rc = gen_prepare(g, argc, argv, GEN_NEED_PROMPT | GEN_CHECK_OUTPUT);
+    if (rc) {
+        gen_free(g);
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 1;
+    /* the text encoders are loaded, run and freed before the model loads */
+    if (gen_text_load(g) || gen_encode(g, NULL)) goto out;
+    gen_text_free(g);
+    if (gen_model_load(g)) goto out;
+    for (int b = 0; b < s->batch; b++) {
+        const uint64_t seed = g->seed + (uint64_t)b;
+        char *path = output_name(s->out, b + 1, s->batch);
+        if (!path) goto out;
+        if (!s->quiet && s->batch > 1) fprintf(stderr, "image %d/%d, seed %llu\n", b + 1, s->batch, (unsigned long long)seed);
+        image im = { 0 };
+        const int bad = gen_sample(g, seed, &im) || gen_save(g, &im, path, seed);
+        img_free(&im);
+        if (!bad && !s->quiet) fprintf(stderr, "wrote %s\n", path);
+        free(path);
+        if (bad) goto out;
+    }
+    gen_summary(g);
+    rc = 0;
+out:
+    gen_free(g);
     return rc;
 }

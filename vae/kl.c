@@ -486,6 +486,19 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
         kl_free(v);
         return e ? e->code : DIT_E_FORMAT;
     }
+    /* the file's own metadata (the embedded model, weights/): vae.scaling_factor [, vae.shift_factor] */
+    const char *ms = st_set_meta_get(m->set, "vae.scaling_factor"), *mh = st_set_meta_get(m->set, "vae.shift_factor");
+    int from_meta = 0;
+    if (!fam && !from_config && ms) {
+        char *end1, *end2 = NULL;
+        const double sc = strtod(ms, &end1), sh = mh ? strtod(mh, &end2) : 0.0;
+        if (end1 == ms || *end1 || !(sc > 0 && sc < 1e6) || (mh && (end2 == mh || *end2 || !(fabs(sh) < 1e6)))) {
+            kl_free(v);
+            return err_set(e, DIT_E_FORMAT, "%s: metadata vae.scaling_factor '%s' / vae.shift_factor '%s' are not numbers",
+                           file, ms, mh ? mh : "");
+        }
+        v->scaling = (float)sc, v->shift = (float)sh, from_meta = 1;
+    }
     if (fam) {
         for (int i = 0; i < (int)(sizeof FAMILIES / sizeof FAMILIES[0]); i++)
             if (!strcmp(fam, FAMILIES[i].name)) fi = i;
@@ -495,6 +508,8 @@ dit_status vae__kl_open(vae **out, const char *path, const vae_opts *o, dit_err 
         }
     } else if (from_config) {
         source = "from diffusers config.json";
+    } else if (from_meta) {
+        source = "from the file's metadata";
     } else {
         fi = !strcmp(ld.k.prefix, "first_stage_model.") ? 1 : 0;
         source = fi ? "sd3: first_stage_model. prefix" : "flux: the default without a prefix";
