@@ -4,7 +4,8 @@
 # tolerances, bf16 path within 2e-2 of the float64 PyTorch reference of tools/train/model.py), the
 # cases were made for this very file (case.json weights.sha256), `dit inspect` finds an SD3 model,
 # `dit vae info kl:` the VAE, and a too-tight copy of a case FAILs. Without the weights file the test
-# skips (it is made by `make train`). Needs $DIT_BIN (the Makefile passes the ASan build).
+# skips (it is made by `make train`); with torch (PY, default /usr/bin/python3) `dit generate` is also
+# compared with the PyTorch pipeline (tools/train/compare_generate.py). Needs $DIT_BIN (the Makefile passes the ASan build).
 cd "$(dirname "$0")/.." || exit 1
 DIT=${DIT_BIN:-build/dit}
 W=${DIT_EMBEDDED:-weights/default.safetensors}
@@ -39,6 +40,15 @@ if grep -q "^model: sd3 sd3.5-large" "$tmp/insp" && grep -q "dit.text *= clip-wo
 else tail -n 5 "$tmp/insp"; bad "inspect"; fi
 "$DIT" vae info "kl:$W" >"$tmp/vae" 2>&1
 if grep -q "^vae: *AutoencoderKL" "$tmp/vae"; then ok "vae info: AutoencoderKL"; else cat "$tmp/vae"; bad "vae info"; fi
+
+# end to end: dit generate (f32 and bf16) against the same pipeline in PyTorch (tools/train), where
+# the training tools' Python (torch + numpy) is there
+PY=${PY:-/usr/bin/python3}
+if "$PY" -c "import torch, numpy" >/dev/null 2>&1; then
+  "$PY" tools/train/compare_generate.py --weights "$W" --dit "$DIT" >"$tmp/gen" 2>&1; rc=$?
+  cat "$tmp/gen"
+  if [ $rc = 0 ] && [ "$(tail -n 1 "$tmp/gen")" = PASS ]; then ok "dit generate = PyTorch pipeline"; else bad "dit generate vs PyTorch"; fi
+else echo "skip embedded/dit generate vs PyTorch: no torch for $PY"; fi
 
 # the checks can fail: the dit case with every relative bound set to 1e-12
 mkdir -p "$tmp/strict"
