@@ -99,6 +99,19 @@ static double ode_err(const dit_model *m, sampler_kind k, int steps)
 
 /* SiT's convention: the model sees t = 1 - sigma and predicts toward data. A stand-in that predicts
  * -x (toward data) is the flow dx/dsigma = x, so the same solution as above; t is checked per call. */
+/* A golden tiny DiT/SiT on the f32 path (the stand-in forwards borrow its sizes). */
+static dit_model *load_tiny(tctx *t, const char *name, int family)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/dit/%s/model.safetensors", test_golden_dir(), name);
+    dit_err e = { 0 };
+    dit_model *m = NULL;
+    dit_load_opts o = dit_load_defaults();
+    o.prec = OPS_F32, o.heads = family == DIT_SIT ? 2 : 4, o.family = family;
+    CHECK(t, dit_load(&m, path, &o, &e) == DIT_OK, "%s", e.msg);
+    return m;
+}
+
 static double max_t_off;
 static dit_status sit_ode(void *u, const dit_input *in, float *v, dit_err *e)
 {
@@ -114,13 +127,8 @@ static dit_status sit_ode(void *u, const dit_input *in, float *v, dit_err *e)
 static void t_sit_time(tctx *t)
 {
     if (!test_golden_present(t)) return;
-    char path[1100];
-    snprintf(path, sizeof path, "%s/dit/sit_xl2_like/model.safetensors", test_golden_dir());
     dit_err e = { 0 };
-    dit_model *m = NULL;
-    dit_load_opts o = dit_load_defaults();
-    o.prec = OPS_F32, o.heads = 2, o.family = DIT_SIT;
-    CHECK(t, dit_load(&m, path, &o, &e) == DIT_OK, "%s", e.msg);
+    dit_model *m = load_tiny(t, "sit_xl2_like", DIT_SIT);
     if (!m) return;
     float sig[17], x[4] = { 1, -2, 0.5f, 3 };
     sched_linear(sig, 16, 1.0f);
@@ -150,13 +158,8 @@ static dit_status dpm_model(void *u, const dit_input *in, float *v, dit_err *e)
 static void t_dpmpp_reference(tctx *t)
 {
     if (!test_golden_present(t)) return;
-    char path[1100]; /* a model with 4 latent channels for the sizes */
-    snprintf(path, sizeof path, "%s/dit/sit_xl2_like/model.safetensors", test_golden_dir());
     dit_err e = { 0 };
-    dit_model *m = NULL;
-    dit_load_opts o = dit_load_defaults();
-    o.prec = OPS_F32, o.heads = 2, o.family = DIT_SIT;
-    CHECK(t, dit_load(&m, path, &o, &e) == DIT_OK, "%s", e.msg);
+    dit_model *m = load_tiny(t, "sit_xl2_like", DIT_SIT);
     if (!m) return;
     static const double want[2][4] = { { 0.602370207, -0.884430154, 0.359432075, 1.94847267 },
                                        { 0.619517577, -0.918815931, 0.368234199, 2.00521285 } };
@@ -179,13 +182,7 @@ static void t_dpmpp_reference(tctx *t)
 static void t_order(tctx *t)
 {
     if (!test_golden_present(t)) return;
-    char path[1100]; /* any model with 4 latent channels... the sampler needs one for its sizes: DiT has 4 */
-    snprintf(path, sizeof path, "%s/dit/sit_xl2_like/model.safetensors", test_golden_dir());
-    dit_err e = { 0 };
-    dit_model *m = NULL;
-    dit_load_opts o = dit_load_defaults();
-    o.prec = OPS_F32, o.heads = 2, o.family = DIT_SIT;
-    CHECK(t, dit_load(&m, path, &o, &e) == DIT_OK, "%s", e.msg);
+    dit_model *m = load_tiny(t, "sit_xl2_like", DIT_SIT);
     if (!m) return;
     for (int k = 0; k < SAMPLER_COUNT; k++) {
         if (sampler_kind_is_ddpm((sampler_kind)k)) continue;
@@ -278,17 +275,6 @@ static dit_status eps_standin(void *u, const dit_input *in, float *v, dit_err *e
     return DIT_OK;
 }
 
-static dit_model *load_tiny(tctx *t, const char *name, int family)
-{
-    char path[1100];
-    snprintf(path, sizeof path, "%s/dit/%s/model.safetensors", test_golden_dir(), name);
-    dit_err e = { 0 };
-    dit_model *m = NULL;
-    dit_load_opts o = dit_load_defaults();
-    o.prec = OPS_F32, o.heads = family == DIT_SIT ? 2 : 4, o.family = family;
-    CHECK(t, dit_load(&m, path, &o, &e) == DIT_OK, "%s", e.msg);
-    return m;
-}
 
 /* A whole trajectory from x_T against the reference's x_0: max |diff| / max |ref| */
 static double ddpm_traj(const dit_model *m, sampler_kind kind, int steps, int label, float scale, int gch, rng *g, int batch,

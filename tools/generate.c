@@ -582,16 +582,23 @@ struct gen {
 
 /* One dimension of tensor key of a text encoder part, read from the file headers only (-1 when the
  * tensor is not there): the widths the model must agree with, known before anything loads. */
-static int part_dim(const part *p, const char *key, int dim, dit_err *e)
+/* The tensors of a part's file (an encoder folder: its model.safetensors or shard index), headers only. */
+static dit_status part_open(const part *p, st_set **set, dit_err *e)
 {
-    char file[PATH_MAX + 40], name[512];
+    char file[PATH_MAX + 40];
     copy_path(file, sizeof file, p->path);
     if (is_dir(p->path)) {
         snprintf(file, sizeof file, "%s/model.safetensors", p->path);
         if (!exists(file)) snprintf(file, sizeof file, "%s/model.safetensors.index.json", p->path);
     }
+    return st_set_open(set, file, e);
+}
+
+static int part_dim(const part *p, const char *key, int dim, dit_err *e)
+{
+    char name[512];
     st_set *set = NULL;
-    if (st_set_open(&set, file, e)) return -2;
+    if (part_open(p, &set, e)) return -2;
     snprintf(name, sizeof name, "%s%s", p->prefix ? p->prefix : "", key);
     const st_tensor *t = st_set_find(set, name);
     const int v = t && dim < t->nd ? (int)t->shape[dim] : -1;
@@ -603,15 +610,9 @@ static int part_dim(const part *p, const char *key, int dim, dit_err *e)
 static double part_params(const part *p)
 {
     if (!p->path[0]) return 0;
-    char file[PATH_MAX + 40];
-    copy_path(file, sizeof file, p->path);
-    if (is_dir(p->path)) {
-        snprintf(file, sizeof file, "%s/model.safetensors", p->path);
-        if (!exists(file)) snprintf(file, sizeof file, "%s/model.safetensors.index.json", p->path);
-    }
     st_set *set = NULL;
     dit_err e = { 0 };
-    if (st_set_open(&set, file, &e)) return 0;
+    if (part_open(p, &set, &e)) return 0;
     const size_t n = p->prefix ? strlen(p->prefix) : 0;
     double params = 0;
     for (int i = 0; i < st_set_count(set); i++) {
