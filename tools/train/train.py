@@ -40,8 +40,13 @@ def config_from(args, base=None):
     return cfg
 
 
-def lr_at(step, lr, warmup):
-    return lr * min(1.0, (step + 1) / max(1, warmup))
+def lr_at(step, lr, warmup, total=0, decay=0):
+    """Linear warm-up over `warmup` steps, constant, then (decay > 0) a linear cool-down to 0 over the
+    last `decay` steps before `total` (warm-up / stable / decay: the cool-down gives most of the late gain)."""
+    f = min(1.0, (step + 1) / max(1, warmup))
+    if decay > 0 and step >= total - decay:
+        f = min(f, max(0.0, (total - step) / decay))
+    return lr * f
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,7 +294,7 @@ def cmd_dit(a):
         x0 = x_all[torch.from_numpy(idx)].to(dev)
         ids = caps.pick(idx, rng, a.cond_drop).to(dev)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.lr, a.warmup)
+            g["lr"] = lr_at(step, a.lr, a.warmup, a.steps, a.decay)
         with C.autocast(dev, a.bf16):
             loss = dit_loss(dit, text, x0, ids, gen, a)
         opt.zero_grad(set_to_none=True)
@@ -364,6 +369,8 @@ def main(argv=None):
     q.add_argument("--latents", required=True)
     q.add_argument("--vocab", required=True)
     q.add_argument("--ema", type=float, default=0.999)
+    q.add_argument("--decay", type=int, default=0,
+                   help="linear learning-rate cool-down to 0 over the last DECAY of --steps (0 = none)")
     q.add_argument("--weight-decay", dest="weight_decay", type=float, default=0.0)
     q.add_argument("--cond-drop", dest="cond_drop", type=float, default=0.1, help="empty-prompt probability (CFG)")
     q.add_argument("--ln-mean", dest="ln_mean", type=float, default=0.0)

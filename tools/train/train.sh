@@ -28,7 +28,8 @@ BF16=${BF16:-1}                      # bf16 autocast for training (5x faster DiT
 VAE_STEPS=${VAE_STEPS:-20000}        # total VAE optimizer steps (batch VAE_BATCH of 64px crops)
 VAE_BATCH=${VAE_BATCH:-8}
 VAE_MINUTES=${VAE_MINUTES:-75}       # budget of this run for the VAE
-DIT_STEPS=${DIT_STEPS:-300000}       # total DiT optimizer steps (batch DIT_BATCH)
+DIT_STEPS=${DIT_STEPS:-60000}        # total DiT optimizer steps (batch DIT_BATCH; ~240 min on this CPU)
+DIT_DECAY=${DIT_DECAY:-$((DIT_STEPS / 5))}  # the learning rate falls linearly to 0 over the last DIT_DECAY steps
 DIT_BATCH=${DIT_BATCH:-32}
 DIT_MINUTES=${DIT_MINUTES:-240}      # budget of this run for the DiT
 WEIGHTS=${WEIGHTS:-weights/default.safetensors}
@@ -86,7 +87,7 @@ else say "latents $RUN/latents: there"; fi
 
 # 5. DiT + text encoder (resumes; nothing to do once at DIT_STEPS)
 $T dit --data "$DATA" --image-size "$SIZE" --latents "$RUN/latents" --vocab "$RUN/vocab.json" --out "$RUN/dit" $dev $bf \
-  --steps "$DIT_STEPS" --minutes "$DIT_MINUTES" --batch "$DIT_BATCH"
+  --steps "$DIT_STEPS" --decay "$DIT_DECAY" --minutes "$DIT_MINUTES" --batch "$DIT_BATCH"
 
 # 6. export (EMA weights, F16, <= 16,000,000 bytes)
 if [ ! -f "$WEIGHTS" ] || [ "$RUN/dit/ckpt.pt" -nt "$WEIGHTS" ] || [ "$RUN/vae/ckpt.pt" -nt "$WEIGHTS" ]; then
