@@ -458,26 +458,19 @@ static void read_back(tctx *t, int size, int count, int aa_every, uint64_t seed0
         a->gen_s += t1 - t0;
         a->check_s += now_s() - t1;
         img_free(&im);
-        int used[CHECKER_MAX_OBJECTS] = { 0 }, det[SCENE_MAX_OBJECTS];
+        int used[CHECKER_MAX_OBJECTS], det[SCENE_MAX_OBJECTS];
+        float dist[SCENE_MAX_OBJECTS];
+        a->found += checker_match_truth(&d, &s, det, dist, used);
         for (int k = 0; k < s.n; k++) {
             const scene_object *g = &s.obj[k];
-            int best = -1;
-            float bd = 1e9f;
-            for (int j = 0; j < d.n; j++) {
-                const float dd = hypotf(d.obj[j].cx - g->cx, d.obj[j].cy - g->cy);
-                if (!used[j] && d.obj[j].colour == g->colour && dd < bd) bd = dd, best = j;
-            }
-            det[k] = best;
             a->objects++;
-            if (best < 0) continue;
-            used[best] = 1;
-            a->found++;
-            const checker_object *c = &d.obj[best];
+            if (det[k] < 0) continue;
+            const checker_object *c = &d.obj[det[k]];
             a->shape += c->shape == g->shape;
             a->size += c->size == g->size;
             a->fill += c->fill == g->fill;
             if (g->size == SIZE_SMALL) a->fill_small_n++, a->fill_small += c->fill == g->fill;
-            a->right += c->shape == g->shape && c->size == g->size && c->fill == g->fill && bd <= 0.15f * g->r + 1.5f;
+            a->right += c->shape == g->shape && c->size == g->size && c->fill == g->fill && checker_position_ok(g, dist[k]);
         }
         for (int j = 0; j < d.n; j++) a->extra += !used[j];
         for (int p = 0; p < s.n; p++)

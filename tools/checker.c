@@ -755,6 +755,25 @@ dit_status checker_detect_chw(const float *chw, int h, int w, checker_result *r,
 
 /* ---- scoring ------------------------------------------------------------------------------------- */
 
+int checker_match_truth(const checker_result *d, const scene *s, int det[SCENE_MAX_OBJECTS],
+                        float dist[SCENE_MAX_OBJECTS], int used[CHECKER_MAX_OBJECTS])
+{
+    int found = 0;
+    for (int j = 0; j < CHECKER_MAX_OBJECTS; j++) used[j] = 0;
+    for (int k = 0; k < s->n; k++) {
+        const scene_object *g = &s->obj[k];
+        int best = -1;
+        float bd = 1e9f;
+        for (int j = 0; j < d->n; j++) {
+            const float dd = hypotf(d->obj[j].cx - g->cx, d->obj[j].cy - g->cy);
+            if (!used[j] && d->obj[j].colour == g->colour && dd < bd) bd = dd, best = j;
+        }
+        det[k] = best, dist[k] = bd;
+        if (best >= 0) used[best] = 1, found++;
+    }
+    return found;
+}
+
 static int matches(const scene_mention *m, const checker_object *d)
 {
     return (m->shape < 0 || m->shape == (int)d->shape) && (m->colour < 0 || m->colour == (int)d->colour) &&

@@ -74,6 +74,15 @@ typedef struct {
 
 void checker_score_prompt(const checker_result *d, const scene_prompt *p, checker_score *s);
 
+/* Ground truth -> detections, for measuring the checker on rendered scenes: for each object of s in
+ * order, the nearest unused detection of the same colour (det[k], -1 when none; dist[k] its centre
+ * distance in pixels); used[j] = 1 for the detections taken. Returns how many were found. */
+int checker_match_truth(const checker_result *d, const scene *s, int det[SCENE_MAX_OBJECTS],
+                        float dist[SCENE_MAX_OBJECTS], int used[CHECKER_MAX_OBJECTS]);
+
+/* The position rule of those measurements: centre within 15% of the radius plus 1.5 pixels. */
+static inline int checker_position_ok(const scene_object *g, float dist) { return dist <= 0.15f * g->r + 1.5f; }
+
 /* Does the relation hold between two detected objects? (the rule checker_score_prompt uses) */
 int checker_relation_holds(const checker_result *d, int a, scene_rel rel, int b);
 

@@ -199,21 +199,15 @@ static int check_scenes(uint64_t seed, int count, const scene_opts *o)
         }
         t_make += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         t_check += (double)(t2.tv_sec - t1.tv_sec) + 1e-9 * (double)(t2.tv_nsec - t1.tv_nsec);
-        int used[CHECKER_MAX_OBJECTS] = { 0 };
+        int used[CHECKER_MAX_OBJECTS], det[SCENE_MAX_OBJECTS];
+        float dist[SCENE_MAX_OBJECTS];
+        found += checker_match_truth(&d, &s, det, dist, used);
         for (int k = 0; k < s.n; k++) {
             const scene_object *g = &s.obj[k];
-            int best = -1;
-            float bd = 1e9f;
-            for (int j = 0; j < d.n; j++) {
-                const float dd = hypotf(d.obj[j].cx - g->cx, d.obj[j].cy - g->cy);
-                if (!used[j] && d.obj[j].colour == g->colour && dd < bd) bd = dd, best = j;
-            }
             objects++;
-            if (best < 0) continue;
-            used[best] = 1;
-            const checker_object *c = &d.obj[best];
-            const int pos = bd <= 0.15f * g->r + 1.5f;
-            found++;
+            if (det[k] < 0) continue;
+            const checker_object *c = &d.obj[det[k]];
+            const int pos = checker_position_ok(g, dist[k]);
             shape += c->shape == g->shape, size += c->size == g->size, fill += c->fill == g->fill, position += pos;
             all += c->shape == g->shape && c->size == g->size && c->fill == g->fill && pos;
         }
